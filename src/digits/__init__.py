@@ -1,0 +1,1 @@
+"""Handwritten digit recognition on MNIST: data, model, training, evaluation and tracking."""

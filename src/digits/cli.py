@@ -1,0 +1,31 @@
+"""Running a stage entry point: expected failures end in one clear line, not a traceback."""
+
+import sys
+from collections.abc import Callable
+
+from digits.download import DownloadError
+from digits.idx import IdxFormatError
+
+
+class StageError(RuntimeError):
+    """A stage cannot complete; the message says why and what to do."""
+
+
+EXPECTED_ERRORS = (
+    StageError,
+    DownloadError,
+    IdxFormatError,
+    FileNotFoundError,
+    ValueError,
+    KeyError,
+)
+
+
+def run_stage(name: str, main: Callable[[], None]) -> None:
+    """Call `main`; on an expected error print `<name>: error: ...` and exit with status 1."""
+    try:
+        main()
+    except EXPECTED_ERRORS as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"{name}: error: {message}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,47 @@
+"""Atomic file writes: a reader never sees a partial file at an output path."""
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; move it into place only if the block succeeds.
+
+    The temporary file keeps the target's suffix (Keras insists on `.keras`) and lives in the
+    same directory, so the final `os.replace` is atomic. On any error it is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=f".part{path.suffix}"
+    )
+    os.close(handle)
+    temp_path = Path(temp_name)
+    try:
+        yield temp_path
+        os.replace(temp_path, path)
+    finally:
+        temp_path.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as temp_path:
+        temp_path.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write pretty-printed JSON atomically."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file, with a hint to run the pipeline when it is missing."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; run `dvc repro` to create it")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,43 @@
+"""Every path the pipeline reads or writes, relative to the project root, in one place."""
+
+from pathlib import Path
+
+# src/digits/paths.py -> project root. Stages run with PYTHONPATH=src, so inside a
+# `dvc exp run --temp` workspace this is the temporary copy, which is what DVC expects.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+PARAMS_FILE = PROJECT_ROOT / "params.yaml"
+DATA_DIR = PROJECT_ROOT / "data"
+RAW_DIR = DATA_DIR / "raw"
+PROVENANCE_FILE = RAW_DIR / "provenance.json"
+PROCESSED_DIR = DATA_DIR / "processed"
+MODEL_DIR = DATA_DIR / "model"
+MODEL_FILE = MODEL_DIR / "model.keras"
+RUN_FILE = MODEL_DIR / "mlflow_run.json"
+
+REPORTS_DIR = PROJECT_ROOT / "reports"
+DATA_STATS_FILE = REPORTS_DIR / "data_stats.json"
+HISTORY_FILE = REPORTS_DIR / "history.csv"
+METRICS_FILE = REPORTS_DIR / "metrics.json"
+PER_CLASS_FILE = REPORTS_DIR / "per_class.json"
+CONFUSION_FILE = REPORTS_DIR / "confusion.csv"
+CONFUSION_PNG = REPORTS_DIR / "confusion_matrix.png"
+MISCLASSIFIED_PNG = REPORTS_DIR / "misclassified.png"
+
+
+def split_file(split: str) -> Path:
+    """The compressed array file of one split: train, val or test."""
+    return PROCESSED_DIR / f"{split}.npz"
+
+
+def shared_project_root(root: Path = PROJECT_ROOT) -> Path:
+    """The user's checkout, also when running inside a `dvc exp run --temp` workspace.
+
+    Temporary and queued experiments run in `<checkout>/.dvc/tmp/exps/<name>/`, a copy that is
+    deleted afterwards; the MLflow store must live in the checkout so every run lands in one place.
+    """
+    parts = root.parts
+    for i in range(len(parts) - 3):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return root

@@ -1,0 +1,83 @@
+"""MLflow: where the store is, which experiment, and the run shared by train and evaluate."""
+
+import contextlib
+import os
+import subprocess
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from digits.files import read_json, write_json
+from digits.paths import PROJECT_ROOT, shared_project_root
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI if set, else a SQLite store at the root of the user's checkout."""
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{shared_project_root() / 'mlflow.db'}"
+    )
+
+
+def use_experiment(name: str) -> str:
+    """Point MLflow at the store and the named experiment, creating it if needed; return its id.
+
+    With the default local store, artifacts go to <checkout>/mlartifacts as an absolute
+    location; MLflow's own default (./mlruns at creation time) would land inside a temporary
+    experiment workspace and vanish with it.
+    """
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        location = None
+        if "MLFLOW_TRACKING_URI" not in os.environ:
+            location = (shared_project_root() / "mlartifacts").as_uri()
+        with contextlib.suppress(MlflowException):  # created meanwhile by a parallel experiment
+            mlflow.create_experiment(name, artifact_location=location)
+        experiment = mlflow.get_experiment_by_name(name)
+    mlflow.set_experiment(experiment_id=experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> str:
+    """The checked-out commit, with '-dirty' when tracked files have uncommitted changes."""
+    try:
+        commit = _git(root, "rev-parse", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def _git(root: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=30
+    )
+    return result.stdout.strip()
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs each epoch's metrics to the active MLflow run, step = epoch number from 1."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        metrics = {key: float(value) for key, value in (logs or {}).items()}
+        mlflow.log_metrics(metrics, step=epoch + 1)
+
+
+def log_keras_model(model: keras.Model, sample: np.ndarray) -> None:
+    """Log the model in the keras flavour with a signature inferred from a few inputs."""
+    signature = infer_signature(sample, model(sample, training=False).numpy())
+    mlflow.keras.log_model(model, name="model", signature=signature)
+
+
+def write_run_file(path: Path, run: mlflow.ActiveRun) -> None:
+    """Record the run so later stages log into it."""
+    write_json(path, {"run_id": run.info.run_id, "experiment_id": run.info.experiment_id})
+
+
+def read_run_id(path: Path) -> str:
+    """The MLflow run id written by the train stage."""
+    return read_json(path)["run_id"]
