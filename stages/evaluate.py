@@ -12,7 +12,7 @@ from digits.evaluate import (
     confusion_matrix,
     most_confident_mistakes,
     per_class_scores,
-    test_metrics,
+    score_predictions,
 )
 from digits.files import write_json, write_text
 from digits.params import load_params
@@ -38,7 +38,7 @@ def main() -> None:
     model = keras.models.load_model(MODEL_FILE)
     probabilities = model.predict(images, batch_size=1000, verbose=0)
     predicted = probabilities.argmax(axis=1)
-    metrics = test_metrics(probabilities, labels)
+    metrics = score_predictions(probabilities, labels)
     confusion = confusion_matrix(labels, predicted)
     per_class = per_class_scores(confusion)
     write_json(METRICS_FILE, metrics)

@@ -37,7 +37,7 @@ def per_class_scores(confusion: np.ndarray) -> list[dict[str, float]]:
     ]
 
 
-def test_metrics(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+def score_predictions(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     """The metrics.json content: test_accuracy, test_loss and the number of errors."""
     predicted = probabilities.argmax(axis=1)
     return {

@@ -29,12 +29,11 @@ def use_experiment(name: str) -> str:
     location; MLflow's own default (./mlruns at creation time) would land inside a temporary
     experiment workspace and vanish with it.
     """
+    default_store = not os.environ.get("MLFLOW_TRACKING_URI")  # set_tracking_uri sets it
     mlflow.set_tracking_uri(tracking_uri())
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        location = None
-        if "MLFLOW_TRACKING_URI" not in os.environ:
-            location = (shared_project_root() / "mlartifacts").as_uri()
+        location = (shared_project_root() / "mlartifacts").as_uri() if default_store else None
         with contextlib.suppress(MlflowException):  # created meanwhile by a parallel experiment
             mlflow.create_experiment(name, artifact_location=location)
         experiment = mlflow.get_experiment_by_name(name)
