@@ -1,6 +1,7 @@
 """Running a stage entry point: expected failures end in one clear line, not a traceback."""
 
 import sys
+import time
 from collections.abc import Callable
 
 from digits.download import DownloadError
@@ -23,8 +24,10 @@ EXPECTED_ERRORS = (
 
 def run_stage(name: str, main: Callable[[], None]) -> None:
     """Call `main`; on an expected error print `<name>: error: ...` and exit with status 1."""
+    started = time.monotonic()
     try:
         main()
+        print(f"{name}: done in {time.monotonic() - started:.1f} s")
     except EXPECTED_ERRORS as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"{name}: error: {message}", file=sys.stderr)

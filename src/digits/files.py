@@ -8,6 +8,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# The process umask, for the final permissions: os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -24,6 +28,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     temp_path = Path(temp_name)
     try:
         yield temp_path
+        temp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes it private; give it normal permissions
         os.replace(temp_path, path)
     finally:
         temp_path.unlink(missing_ok=True)

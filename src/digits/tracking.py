@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import mlflow
 import numpy as np
+import tensorflow as tf
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
@@ -69,7 +70,10 @@ class EpochLogger(keras.callbacks.Callback):
 def log_keras_model(model: keras.Model, sample: np.ndarray) -> None:
     """Log the model in the keras flavour with a signature inferred from a few inputs."""
     signature = infer_signature(sample, model(sample, training=False).numpy())
-    mlflow.keras.log_model(model, name="model", signature=signature)
+    # Stating the requirements skips MLflow's inference, which reloads the model in a
+    # subprocess (16 s here) to discover what we already know.
+    requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"]
+    mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=requirements)
 
 
 def write_run_file(path: Path, run: mlflow.ActiveRun) -> None:
