@@ -1,0 +1,195 @@
+"""Turning a user's image of a digit (photo, scan, canvas drawing) into an MNIST-style input.
+
+MNIST digits are light strokes on black, size-normalised into a 20x20 box keeping the aspect
+ratio and centred by centre of mass in a 28x28 frame. User images come in any format, size,
+orientation, polarity and lighting; `to_mnist` applies the same normalisation to them.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+MAX_PIXELS = 40_000_000  # decoded size limit: refuses decompression bombs before decoding
+WORK_SIDE = 200  # images are reduced to at most this side before the pixel work
+BOX_SIDE = 20  # MNIST: digit fitted into 20x20 ...
+FRAME_SIDE = 28  # ... centred by mass in 28x28
+MIN_CONTRAST = 0.08  # below this the image holds no visible digit
+TARGET_STROKE = 2.2  # MNIST stroke width in pixels of the 20x20 box
+
+
+class ImageError(ValueError):
+    """The bytes are not an image we can read; the message says why."""
+
+
+class BlankImageError(ImageError):
+    """The image decodes but shows nothing that could be a digit."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An MNIST-style image, float32 (28, 28) in [0, 1], and how it was read."""
+
+    pixels: np.ndarray
+    inverted: bool  # the input was dark-on-light
+
+
+def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode image bytes (first frame of animations), upright per EXIF, without alpha loss."""
+    if not data:
+        raise ImageError("the upload is empty")
+    try:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageError(
+                f"the image is {width}x{height} = {width * height} pixels, over the limit of"
+                f" {max_pixels}"
+            )
+        if width < 1 or height < 1:
+            raise ImageError(f"the image has no pixels ({width}x{height})")
+        image.seek(0)
+        if image.format == "JPEG":  # let libjpeg decode at a reduced scale: much faster
+            image.draft("RGB", (WORK_SIDE, WORK_SIDE))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+        return ImageOps.exif_transpose(image) or image
+    except ImageError:
+        raise
+    except UnidentifiedImageError as error:
+        raise ImageError(f"not a supported image (expected one of {', '.join(FORMATS)})") from error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"the image is too large to decode safely ({error})") from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"the image is corrupt or truncated ({error})") from error
+
+
+def luminance_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Grey levels and opacity, both float32 in [0, 1], at most WORK_SIDE on the longer side."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;"):  # 16-bit and float images
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / max(high - low, 1e-6) * 255.0
+        image = Image.fromarray(scaled.astype(np.uint8), mode="L")
+    image = image.convert("RGBA")  # palette, CMYK, LA...: one path; resizing respects alpha
+    image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+    rgba = np.asarray(image, dtype=np.float32) / 255.0
+    grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return grey, rgba[..., 3]
+
+
+def composite(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Flatten transparency onto the background that contrasts with the opaque strokes.
+
+    A canvas export is strokes on fully transparent pixels whose colour is meaningless (often
+    black, like dark strokes): compositing on a fixed colour would erase one polarity.
+    """
+    if alpha.min() >= 1.0:
+        return grey
+    opaque = alpha > 0.5
+    strokes_are_dark = not opaque.any() or float(np.median(grey[opaque])) < 0.5
+    background = 1.0 if strokes_are_dark else 0.0
+    return grey * alpha + background * (1.0 - alpha)
+
+
+def border_level(grey: np.ndarray) -> float:
+    """Median grey level of the outer ring of pixels: the background's level."""
+    ring = max(1, min(grey.shape) // 20)
+    border = np.concatenate([
+        grey[:ring].ravel(), grey[-ring:].ravel(), grey[:, :ring].ravel(), grey[:, -ring:].ravel()
+    ])  # fmt: skip
+    return float(np.median(border))
+
+
+def remove_background(ink: np.ndarray) -> np.ndarray:
+    """Subtract uneven lighting: a grey opening wider than any stroke estimates the background."""
+    size = max(9, max(ink.shape) // 3)
+    background = ndimage.grey_opening(ink, size=(size, size), mode="nearest")
+    if float(background.max() - background.min()) < 0.1:  # even lighting: a flat level is safer
+        background = np.full_like(ink, np.median(background))
+    return np.clip(ink - background, 0.0, None)
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """The threshold that best separates two classes of values (Otsu's method)."""
+    histogram, edges = np.histogram(values, bins=64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(histogram)
+    weight_high = weight_low[-1] - weight_low
+    mass_low = np.cumsum(histogram * centres)
+    mean_low = mass_low / np.maximum(weight_low, 1)
+    mean_high = (mass_low[-1] - mass_low) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def digit_mask(ink: np.ndarray) -> np.ndarray:
+    """Pixels of the digit: above Otsu's threshold, in components big enough not to be noise."""
+    mask = ink > max(otsu_threshold(ink), MIN_CONTRAST)
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))  # diagonal neighbours too
+    if count > 1:
+        areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+        keep = np.flatnonzero(areas >= 0.04 * areas.max()) + 1
+        mask = np.isin(labels, keep)
+    return mask
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels: area over half the perimeter of the strokes."""
+    edge = mask & ~ndimage.binary_erosion(mask)
+    return 2.0 * float(mask.sum()) / max(float(edge.sum()), 1.0)
+
+
+def fit_box(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Crop to the digit, normalise stroke width, scale into BOX_SIDE keeping the aspect ratio."""
+    # One pixel around the strokes keeps their anti-aliased edges, as MNIST's 20x20 box does.
+    around = ndimage.binary_dilation(mask) & (ink > 0.02)
+    rows, columns = np.flatnonzero(around.any(axis=1)), np.flatnonzero(around.any(axis=0))
+    crop = slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
+    digit = np.where(around, ink, 0.0)[crop]
+    digit = digit / max(float(np.percentile(digit[mask[crop]], 90)), 1e-6)
+    scale = BOX_SIDE / max(digit.shape)
+    thin_by = TARGET_STROKE / max(stroke_width(mask) * scale, 1e-6)
+    if thin_by > 1.4:  # strokes would come out hairline: thicken them before shrinking
+        digit = ndimage.grey_dilation(digit, size=round(thin_by))
+    height = max(1, round(digit.shape[0] * scale))
+    width = max(1, round(digit.shape[1] * scale))
+    resized = Image.fromarray(np.clip(digit, 0, 1).astype(np.float32), mode="F").resize(
+        (width, height), Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BILINEAR
+    )
+    return np.clip(np.asarray(resized), 0.0, 1.0)
+
+
+def centre_by_mass(box: np.ndarray) -> np.ndarray:
+    """Place the box in the 28x28 frame with its centre of mass at the frame's centre."""
+    frame = np.zeros((FRAME_SIDE, FRAME_SIDE), dtype=np.float32)
+    centre_row, centre_column = ndimage.center_of_mass(box)
+    top = round(FRAME_SIDE / 2 - centre_row)
+    left = round(FRAME_SIDE / 2 - centre_column)
+    top = min(max(top, 0), FRAME_SIDE - box.shape[0])
+    left = min(max(left, 0), FRAME_SIDE - box.shape[1])
+    frame[top : top + box.shape[0], left : left + box.shape[1]] = box
+    return frame
+
+
+def to_mnist(data: bytes, max_pixels: int = MAX_PIXELS) -> Prepared:
+    """Image bytes -> MNIST-style float32 (28, 28) in [0, 1], light digit on black.
+
+    Raises ImageError for bytes that are not a readable image and BlankImageError when no
+    digit stands out from the background.
+    """
+    grey, alpha = luminance_and_alpha(decode(data, max_pixels))
+    grey = composite(grey, alpha)
+    inverted = border_level(grey) > 0.5
+    ink = remove_background(1.0 - grey if inverted else grey)
+    if float(ink.max()) < MIN_CONTRAST:
+        raise BlankImageError("no digit found: the image is blank or has almost no contrast")
+    mask = digit_mask(ink)
+    if not mask.any():
+        raise BlankImageError("no digit found: nothing stands out from the background")
+    return Prepared(centre_by_mass(fit_box(ink, mask)).astype(np.float32), inverted)
