@@ -6,17 +6,21 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 INSTALLED := $(VENV)/.installed
 MLFLOW_PORT ?= 5000
+HOST ?= 127.0.0.1
+PORT ?= 3000
+CHROMIUM := /usr/bin/chromium
+export BENTOML_DO_NOT_TRACK := True
 
 .DEFAULT_GOAL := help
-.PHONY: help install pipeline test lint format mlflow-ui lock clean
+.PHONY: help install browser pipeline test lint format mlflow-ui serve bento screenshot lock clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements.lock pyproject.toml
+$(INSTALLED): requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
@@ -25,8 +29,14 @@ install: $(INSTALLED) ## Create .venv with the locked dependencies and the packa
 pipeline: install ## Set up, then run the whole pipeline (dvc repro)
 	dvc repro
 
-test: install ## Set up, then run the whole test suite
+test: install browser ## Set up, then run the whole test suite
 	python -m pytest
+
+browser: ## Install Debian's chromium for the browser tests (apt-get; sudo when not root)
+	@test -x $(CHROMIUM) || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@$(CHROMIUM) --version
 
 lint: install ## Check style (ruff)
 	ruff check .
@@ -39,8 +49,22 @@ format: install ## Reformat the code (ruff)
 mlflow-ui: install ## Open the MLflow dashboard on http://127.0.0.1:5000 (MLFLOW_PORT overrides)
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT)
 
-lock: ## Re-resolve requirements.lock from pyproject.toml
-	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+serve: install ## Serve the latest packaged bento on http://127.0.0.1:3000 (PORT, HOST override)
+	@test -f dist/bento.json || { echo "no packaged model: run make pipeline (or dvc pull)"; exit 1; }
+	@tag=$$(python -c "import json; print(json.load(open('dist/bento.json'))['bento_tag'])"); \
+	bentoml get $$tag >/dev/null 2>&1 || bentoml import $(CURDIR)/dist/digits.bento; \
+	echo "serving $$tag: http://$(HOST):$(PORT)/ui"; \
+	exec bentoml serve $$tag --host $(HOST) --port $(PORT)
+
+bento: install ## Build and export the bento (the package stage: dvc repro package)
+	dvc repro package
+
+screenshot: install browser ## Refresh docs/ui.png from a server on PORT (run make serve first)
+	DIGITS_URL=http://127.0.0.1:$(PORT) UI_SCREENSHOT=$(CURDIR)/docs/ui.png python -m pytest -q tests/test_ui.py -k drawing
+
+lock: ## Re-resolve the lock files from pyproject.toml (runtime; runtime + dev)
+	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock
 
 clean: ## Remove the virtual environment and caches (keeps data, models and the MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -3,13 +3,24 @@
 import gzip
 import hashlib
 import http.server
+import json
+import os
+import shutil
+import signal
+import socket
 import struct
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
+import yaml
 
 FILE_NAMES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -121,3 +132,150 @@ def serve_directory(directory: Path) -> Route:
         return (200, path.read_bytes()) if name and path.is_file() else (404, b"not found")
 
     return route
+
+
+# --- the whole pipeline, run once per test session --------------------------------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(
+    command: list[str], cwd: Path, env: dict, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run a command; on failure show its output in the test report."""
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def copy_project(target: Path) -> None:
+    """Copy the files git knows about (committed or not yet), as a fresh clone would have them."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = PROJECT_ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A reproduced copy of the project: its root, the environment it ran in, dvc's output."""
+
+    path: Path
+    env: dict
+    log: str
+
+    @property
+    def bentoml_home(self) -> Path:
+        return Path(self.env["BENTOML_HOME"])
+
+
+@pytest.fixture(scope="session")
+def pipeline_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """The project copied into a new git repository and reproduced with `dvc repro`: small
+    generated data from a loopback mirror, 1 epoch, its own MLflow store and BentoML home."""
+    root = tmp_path_factory.mktemp("pipeline")
+    hashes = write_mnist_files(root / "mirror", train_count=600, test_count=200)
+    project = root / "project"
+    copy_project(project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["download"]["files"] = hashes
+    params["preprocess"]["validation_size"] = 100
+    params["train"].update(epochs=1, batch_size=32)
+    params["evaluate"]["min_accuracy"] = 0.5
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (project / "dvc.lock").unlink(missing_ok=True)
+
+    server = MirrorServer()
+    server.routes["mnist"] = serve_directory(root / "mirror")
+    server.thread.start()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MLFLOW_", "MNIST_", "DVC_", "BENTOML_"))
+    }
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        MNIST_MIRROR=server.url("mnist"),
+        BENTOML_HOME=str(root / "bentoml"),
+        BENTOML_DO_NOT_TRACK="True",
+        GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
+    )  # fmt: skip
+    run(["git", "init", "-q", "-b", "main"], project, env)
+    run(["git", "add", "-A"], project, env)
+    run(["git", "commit", "-q", "-m", "pipeline under test"], project, env)
+    try:
+        result = run(["dvc", "repro"], project, env)
+        yield Project(project, env, result.stdout + result.stderr)
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+# --- the packaged bento, served for real ------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
+    """Poll /readyz until it answers 200; fail early if the server process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode} before it was ready")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{url} not ready after {timeout} s")
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    bento_tag: str
+
+
+@pytest.fixture(scope="session")
+def served_bento(
+    pipeline_project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """The exported .bento imported into an empty BentoML home and served with `bentoml serve`
+    from a directory without the project: what a deployment machine does."""
+    elsewhere = tmp_path_factory.mktemp("deploy")
+    env = dict(pipeline_project.env, BENTOML_HOME=str(elsewhere / "bentoml"))
+    env.pop("PYTHONPATH", None)
+    info = json.loads((pipeline_project.path / "dist/bento.json").read_text())
+    bento = pipeline_project.path / "dist/digits.bento"
+    run(["bentoml", "import", str(bento.resolve())], elsewhere, env)
+    port = free_port()
+    log = (elsewhere / "serve.log").open("w")
+    process = subprocess.Popen(
+        ["bentoml", "serve", info["bento_tag"], "--host", "127.0.0.1", "--port", str(port)],
+        cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process)
+        yield Served(url, info["bento_tag"])
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()

@@ -1,47 +1,17 @@
 """Integration: real `dvc repro` of the whole pipeline in a temporary git copy of the project,
 on small generated data served by a loopback HTTP mirror, logging into a real MLflow store."""
 
+import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
-from conftest import MirrorServer, serve_directory, write_mnist_files
+from conftest import Project, run
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.integration
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(
-    command: list[str], cwd: Path, env: dict, check: bool = True
-) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def copy_project(target: Path) -> None:
-    """Copy the files git knows about (committed or not yet), as a fresh clone would have them."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        source = PROJECT_ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
 
 
 def declared_outputs(project: Path) -> list[Path]:
@@ -55,59 +25,13 @@ def declared_outputs(project: Path) -> list[Path]:
     return paths
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict]]:
-    """The project copied into a new git repository, set up for a 1-epoch run on small data."""
-    root = tmp_path_factory.mktemp("pipeline")
-    hashes = write_mnist_files(root / "mirror", train_count=600, test_count=200)
-    project = root / "project"
-    copy_project(project)
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["download"]["files"] = hashes
-    params["preprocess"]["validation_size"] = 100
-    params["train"].update(epochs=1, batch_size=32)
-    params["evaluate"]["min_accuracy"] = 0.5
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (project / "dvc.lock").unlink(missing_ok=True)
-
-    server = MirrorServer()
-    server.routes["mnist"] = serve_directory(root / "mirror")
-    server.thread.start()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("MLFLOW_", "MNIST_", "DVC_"))
-    }
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        MNIST_MIRROR=server.url("mnist"),
-        GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
-    )  # fmt: skip
-    run(["git", "init", "-q", "-b", "main"], project, env)
-    run(["git", "add", "-A"], project, env)
-    run(["git", "commit", "-q", "-m", "pipeline under test"], project, env)
-    try:
-        yield project, env
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def reproduced(project: tuple[Path, dict]) -> tuple[Path, dict, str]:
-    path, env = project
-    result = run(["dvc", "repro"], path, env)
-    return path, env, result.stdout + result.stderr
-
-
 def mlflow_client(project: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
 
 
-def test_repro_writes_every_declared_output(reproduced: tuple[Path, dict, str]) -> None:
-    project, _, log = reproduced
-    for stage in ("download", "preprocess", "train", "evaluate"):
+def test_repro_writes_every_declared_output(pipeline_project: Project) -> None:
+    project, log = pipeline_project.path, pipeline_project.log
+    for stage in ("download", "preprocess", "train", "evaluate", "package"):
         assert f"Running stage '{stage}'" in log
     missing = [str(p) for p in declared_outputs(project) if not p.exists()]
     assert not missing, f"declared outputs not written: {missing}"
@@ -117,9 +41,9 @@ def test_repro_writes_every_declared_output(reproduced: tuple[Path, dict, str]) 
 
 
 def test_mlflow_holds_the_run_with_params_metrics_and_model(
-    reproduced: tuple[Path, dict, str],
+    pipeline_project: Project,
 ) -> None:
-    project, _, _ = reproduced
+    project = pipeline_project.path
     client = mlflow_client(project)
     experiment = client.get_experiment_by_name("mnist-cnn")
     assert experiment.artifact_location == (project / "mlartifacts").as_uri()
@@ -149,10 +73,32 @@ def test_mlflow_holds_the_run_with_params_metrics_and_model(
     assert logged.model_id in {m.model_id for m in client.get_run(run_id).outputs.model_outputs}
 
 
+def test_package_registers_the_champion_and_exports_a_bento(pipeline_project: Project) -> None:
+    project = pipeline_project.path
+    run_id = json.loads((project / "data/model/mlflow_run.json").read_text())["run_id"]
+    info = json.loads((project / "dist/bento.json").read_text())
+    client = mlflow_client(project)
+    champion = client.get_model_version_by_alias("mnist-cnn", "champion")
+    assert champion.run_id == run_id and info["mlflow_run_id"] == run_id
+    assert int(champion.version) == info["mlflow_version"]
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert float(champion.tags["test_accuracy"]) == metrics["test_accuracy"]
+    assert info["bento_tag"].startswith("digits:")
+    bento = project / "dist/digits.bento"
+    assert hashlib.sha256(bento.read_bytes()).hexdigest() == info["bento_sha256"]
+    models = json.loads(
+        run(["bentoml", "models", "get", info["bento_model"], "-o", "json"], project,
+            pipeline_project.env).stdout
+    )  # fmt: skip
+    assert models["labels"]["mlflow_version"] == str(champion.version)
+    assert models["labels"]["mlflow_run_id"] == run_id
+    assert not (project / "bentoml").exists()  # the BentoML home stays outside the build context
+
+
 def test_after_repro_status_is_clean_and_nothing_reruns(
-    reproduced: tuple[Path, dict, str],
+    pipeline_project: Project,
 ) -> None:
-    project, env, _ = reproduced
+    project, env = pipeline_project.path, pipeline_project.env
     status = run(["dvc", "status"], project, env).stdout
     assert "Data and pipelines are up to date" in status
     again = run(["dvc", "repro"], project, env)
@@ -160,9 +106,9 @@ def test_after_repro_status_is_clean_and_nothing_reruns(
 
 
 def test_temporary_experiment_logs_into_the_checkout_store(
-    reproduced: tuple[Path, dict, str],
+    pipeline_project: Project,
 ) -> None:
-    project, env, _ = reproduced
+    project, env = pipeline_project.path, pipeline_project.env
     run(["git", "add", "-A"], project, env)
     run(["git", "commit", "-q", "-m", "first run"], project, env)
     run(["dvc", "exp", "run", "--temp", "-S", "train.batch_size=64"], project, env)
@@ -175,8 +121,8 @@ def test_temporary_experiment_logs_into_the_checkout_store(
     assert len(runs) == 1 and "test_accuracy" in runs[0].data.metrics
 
 
-def test_gate_fails_evaluate_below_min_accuracy(reproduced: tuple[Path, dict, str]) -> None:
-    project, env, _ = reproduced
+def test_gate_fails_evaluate_below_min_accuracy(pipeline_project: Project) -> None:
+    project, env = pipeline_project.path, pipeline_project.env
     result = run(
         ["dvc", "exp", "run", "--temp", "-S", "evaluate.min_accuracy=1.01"],
         project,

@@ -26,6 +26,10 @@ class ImageError(ValueError):
     """The bytes are not an image we can read; the message says why."""
 
 
+class UnsupportedFormatError(ImageError):
+    """The bytes are not in any image format we read."""
+
+
 class BlankImageError(ImageError):
     """The image decodes but shows nothing that could be a digit."""
 
@@ -62,7 +66,8 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     except ImageError:
         raise
     except UnidentifiedImageError as error:
-        raise ImageError(f"not a supported image (expected one of {', '.join(FORMATS)})") from error
+        message = f"not a supported image (expected one of {', '.join(FORMATS)})"
+        raise UnsupportedFormatError(message) from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(f"the image is too large to decode safely ({error})") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:

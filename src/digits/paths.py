@@ -24,6 +24,10 @@ CONFUSION_FILE = REPORTS_DIR / "confusion.csv"
 CONFUSION_PNG = REPORTS_DIR / "confusion_matrix.png"
 MISCLASSIFIED_PNG = REPORTS_DIR / "misclassified.png"
 
+DIST_DIR = PROJECT_ROOT / "dist"
+BENTO_FILE = DIST_DIR / "digits.bento"
+BENTO_INFO_FILE = DIST_DIR / "bento.json"
+
 
 def split_file(split: str) -> Path:
     """The compressed array file of one split: train, val or test."""

@@ -1,0 +1,159 @@
+"""BentoML service: digit recognition for real-world images, a raw batch API and a drawing page.
+
+Routes (FastAPI, mounted on the service so that every bad request gets a JSON 4xx from our code):
+  POST /predict        multipart field `image`: one image -> digit, confidence, probabilities
+  POST /predict_batch  multipart fields `images`: many images -> one answer or error each
+  GET  /ui             the drawing and upload page
+BentoML adds /classify (the batched model call, MNIST-style arrays), /livez, /readyz,
+/metrics and its OpenAPI page at / (schema at /docs.json).
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from digits.images import BlankImageError, ImageError, UnsupportedFormatError, to_mnist
+from digits.serving import DigitClassifier, answer, png_base64
+
+MODEL_TAG = os.environ.get("DIGITS_MODEL", "mnist-cnn:latest")
+MAX_UPLOAD_BYTES = int(os.environ.get("DIGITS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
+MAX_PIXELS = int(os.environ.get("DIGITS_MAX_PIXELS", 40_000_000))
+MAX_BATCH_IMAGES = int(os.environ.get("DIGITS_MAX_BATCH_IMAGES", 64))
+PAGE = Path(__file__).with_name("ui") / "index.html"
+
+http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+class BadRequest(Exception):
+    """A request we refuse: HTTP status and a message for the client."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def read_form(request: Request, max_files: int) -> Any:
+    """The multipart form, read with a hard cap on its size (chunked uploads included)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadRequest(415, "send multipart/form-data with the image in a file field")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise BadRequest(413, f"the upload is over the limit of {MAX_UPLOAD_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_UPLOAD_BYTES:
+            raise BadRequest(413, f"the upload is over the limit of {MAX_UPLOAD_BYTES} bytes")
+
+    async def replay() -> dict:
+        return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+    try:
+        return await Request(request.scope, replay).form(max_files=max_files, max_fields=8)
+    except HTTPException as failure:
+        raise BadRequest(400, f"malformed multipart body: {failure.detail}") from failure
+
+
+async def file_bytes(upload: Any, field: str) -> bytes:
+    if not isinstance(upload, UploadFile):
+        raise BadRequest(400, f"missing file field '{field}' (send the image as a file upload)")
+    return await upload.read()
+
+
+def prepare(data: bytes) -> np.ndarray:
+    """Image bytes -> (28, 28) MNIST-style pixels; unreadable or blank images are a 4xx."""
+    try:
+        return to_mnist(data, MAX_PIXELS).pixels
+    except BlankImageError as failure:
+        raise BadRequest(422, str(failure)) from failure
+    except UnsupportedFormatError as failure:
+        raise BadRequest(415, str(failure)) from failure
+    except ImageError as failure:
+        raise BadRequest(400, str(failure)) from failure
+
+
+def prepare_or_error(data: bytes) -> np.ndarray | str:
+    """For batches: the pixels, or the message saying why this one image cannot be read."""
+    try:
+        return prepare(data)
+    except BadRequest as failure:
+        return failure.message
+
+
+@bentoml.asgi_app(http, path="/")
+@bentoml.service(
+    traffic={"timeout": 30},
+    # BentoML's internal client otherwise recycles its connection pool every 100 calls while
+    # calls are in flight, failing some batched requests (bentoml issues 5540, 5544).
+    runner_connection={"max_requests": 10**9, "max_age": 1e9},
+)
+class DigitRecognizer:
+    bento_model = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        self.classifier = DigitClassifier(self.bento_model.path_of("mlflow_model/data/model.keras"))
+        self.model_info = {"tag": str(self.bento_model.tag), **self.bento_model.info.labels}
+
+    @bentoml.api(batchable=True, max_batch_size=256, max_latency_ms=10_000)
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) MNIST-style images in [0, 1] -> (N, 10) probabilities, batched adaptively."""
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise bentoml.exceptions.InvalidArgument(
+                f"images must have shape (N, 28, 28), got {images.shape}"
+            )
+        return self.classifier.probabilities(images)
+
+    @http.post("/predict")
+    async def predict(self, request: Request, preprocessed: bool = False) -> JSONResponse:
+        """One image (field `image`) -> {digit, confidence, probabilities[, preprocessed]}."""
+        try:
+            form = await read_form(request, max_files=1)
+            pixels = await run_in_threadpool(prepare, await file_bytes(form.get("image"), "image"))
+        except BadRequest as failure:
+            return error(failure.status, failure.message)
+        probabilities = await run_in_threadpool(self.classifier.probabilities, pixels[None])
+        result = answer(probabilities[0])
+        if preprocessed:
+            result["preprocessed"] = png_base64(pixels)
+        return JSONResponse(result)
+
+    @http.post("/predict_batch")
+    async def predict_batch(self, request: Request) -> JSONResponse:
+        """Many images (fields `images`) -> {"predictions": [answer or {"error"} per image]}."""
+        try:
+            form = await read_form(request, max_files=MAX_BATCH_IMAGES)
+            uploads = form.getlist("images")
+            if not uploads:
+                raise BadRequest(400, "missing file fields 'images' (one per image)")
+            datas = [await file_bytes(upload, "images") for upload in uploads]
+        except BadRequest as failure:
+            return error(failure.status, failure.message)
+        prepared = [await run_in_threadpool(prepare_or_error, data) for data in datas]
+        images = [pixels for pixels in prepared if isinstance(pixels, np.ndarray)]
+        probabilities = iter(await self.to_async.classify(np.stack(images)) if images else [])
+        results = [
+            answer(next(probabilities)) if isinstance(item, np.ndarray) else {"error": item}
+            for item in prepared
+        ]
+        return JSONResponse({"predictions": results})
+
+    @http.get("/model")
+    def model(self) -> dict:
+        """Which model is served: BentoML tag and its MLflow version, run and metrics."""
+        return self.model_info
+
+    @http.get("/ui", include_in_schema=False)
+    def ui(self) -> FileResponse:
+        return FileResponse(PAGE, media_type="text/html")

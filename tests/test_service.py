@@ -1,0 +1,172 @@
+"""The BentoML service: in-process through its ASGI app, and a real `bentoml serve` of the
+exported bento on 127.0.0.1, both with the model of the pipeline fixture."""
+
+import gzip
+import io
+import os
+import zlib
+from collections.abc import Iterator
+
+import httpx
+import keras
+import numpy as np
+import pytest
+from conftest import Project, Served, synthetic_digits
+from PIL import Image
+
+from digits.images import to_mnist
+
+pytestmark = pytest.mark.integration
+
+
+def png(pixels: np.ndarray, size: int = 140, dark_on_light: bool = True) -> bytes:
+    """A test digit as a user would send it: enlarged, dark ink on light paper."""
+    image = Image.fromarray(pixels).resize((size, size), Image.Resampling.BICUBIC)
+    if dark_on_light:
+        image = Image.eval(image, lambda value: 255 - value)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+DIGITS = [png(image) for image in synthetic_digits(6, seed=9)[0]]
+
+
+def bomb() -> bytes:
+    """A 30000x30000 greyscale PNG that compresses to a few hundred kilobytes."""
+    side = 30_000
+    raw = zlib.compress(b"\0" * (side + 1) * side, 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def model(pipeline_project: Project) -> keras.Model:
+    return keras.models.load_model(pipeline_project.path / "data/model/model.keras")
+
+
+def expected_probabilities(model: keras.Model, data: bytes) -> np.ndarray:
+    pixels = to_mnist(data).pixels
+    return model(pixels[None, ..., None], training=False).numpy()[0]
+
+
+@pytest.fixture(scope="module")
+def client(served_bento: Served) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served_bento.url, timeout=60) as http:
+        yield http
+
+
+def test_predict_agrees_with_the_model(client: httpx.Client, model: keras.Model) -> None:
+    for data in DIGITS:
+        response = client.post("/predict", files={"image": ("digit.png", data, "image/png")})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        expected = expected_probabilities(model, data)
+        np.testing.assert_allclose(body["probabilities"], expected, atol=1e-5)
+        assert body["digit"] == int(np.argmax(expected))
+        assert body["confidence"] == pytest.approx(float(expected.max()), abs=1e-5)
+        assert "preprocessed" not in body
+
+
+def test_predict_can_return_the_preprocessed_image(client: httpx.Client) -> None:
+    response = client.post("/predict?preprocessed=true", files={"image": ("d.png", DIGITS[0])})
+    import base64
+
+    image = Image.open(io.BytesIO(base64.b64decode(response.json()["preprocessed"])))
+    assert image.size == (28, 28) and image.mode == "L"
+    expected = to_mnist(DIGITS[0]).pixels
+    np.testing.assert_allclose(np.asarray(image) / 255.0, expected, atol=1 / 255 + 1e-6)
+
+
+def test_batch_agrees_with_single_and_reports_bad_items(client: httpx.Client) -> None:
+    files = [("images", (f"{i}.png", data, "image/png")) for i, data in enumerate(DIGITS)]
+    files.insert(2, ("images", ("notes.txt", b"not an image", "text/plain")))
+    response = client.post("/predict_batch", files=files)
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert len(predictions) == len(DIGITS) + 1
+    assert "not a supported image" in predictions[2]["error"]
+    del predictions[2]
+    for data, batched in zip(DIGITS, predictions, strict=True):
+        single = client.post("/predict", files={"image": ("d.png", data)}).json()
+        np.testing.assert_allclose(batched["probabilities"], single["probabilities"], atol=1e-5)
+        assert batched["digit"] == single["digit"]
+
+
+BAD_REQUESTS = {
+    "not an image": ({"files": {"image": ("a.png", b"hello, I am text", "image/png")}}, 415),
+    "empty file": ({"files": {"image": ("a.png", b"", "image/png")}}, 400),
+    "truncated png": ({"files": {"image": ("a.png", DIGITS[0][:100], "image/png")}}, 400),
+    "wrong field": ({"files": {"picture": ("a.png", DIGITS[0], "image/png")}}, 400),
+    "text field": (
+        {"data": {"image": "http://example.com/x.png"}, "files": {"x": ("x", b"x")}},
+        400,
+    ),
+    "json body": ({"json": {"image": "abc"}}, 415),
+    "no body": ({}, 415),
+    "no boundary": (
+        {"content": b"--x\r\n", "headers": {"content-type": "multipart/form-data"}},
+        400,
+    ),
+    "two files": (
+        {"files": [("image", ("a.png", DIGITS[0])), ("image", ("b.png", DIGITS[1]))]},
+        400,
+    ),
+    "decompression bomb": ({"files": {"image": ("bomb.png", bomb(), "image/png")}}, 400),
+    "over the size limit": ({"files": {"image": ("big.png", os.urandom(11 * 2**20))}}, 413),
+    "blank": ({"files": {"image": ("blank.png", png(np.zeros((28, 28), np.uint8)))}}, 422),
+    "gzip bytes": ({"files": {"image": ("a.gz", gzip.compress(DIGITS[0]))}}, 415),
+}
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=list(BAD_REQUESTS))
+def test_bad_input_gets_a_clear_4xx_and_the_service_stays_ready(
+    client: httpx.Client, case: str
+) -> None:
+    request, status = BAD_REQUESTS[case]
+    response = client.post("/predict", **request)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]
+    assert client.get("/readyz").status_code == 200
+
+
+def test_wrong_method_is_a_4xx(client: httpx.Client) -> None:
+    assert client.get("/predict").status_code == 405
+
+
+def test_page_health_metrics_and_model_info(client: httpx.Client, served_bento: Served) -> None:
+    page = client.get("/ui")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<canvas id="pad"' in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # works offline
+    assert client.get("/livez").status_code == 200
+    assert "bentoml_service_request_total" in client.get("/metrics").text
+    assert client.get("/").status_code == 200  # BentoML's OpenAPI page
+    assert {"/predict", "/predict_batch"} <= set(client.get("/docs.json").json()["paths"])
+    info = client.get("/model").json()
+    assert info["tag"].startswith("mnist-cnn:") and info["mlflow_version"]
+
+
+@pytest.fixture(scope="module")
+def in_process(pipeline_project: Project) -> Iterator[object]:
+    """The service class's ASGI app in this process, with the fixture's BentoML store."""
+    os.environ["BENTOML_HOME"] = str(pipeline_project.bentoml_home)
+    from starlette.testclient import TestClient
+
+    from service.service import DigitRecognizer
+
+    with TestClient(DigitRecognizer.to_asgi()) as test_client:
+        yield test_client
+
+
+def test_in_process_service_answers_like_the_model(in_process, model: keras.Model) -> None:
+    response = in_process.post("/predict", files={"image": ("d.png", DIGITS[1], "image/png")})
+    assert response.status_code == 200, response.text
+    expected = expected_probabilities(model, DIGITS[1])
+    np.testing.assert_allclose(response.json()["probabilities"], expected, atol=1e-5)
+    assert in_process.post("/predict", files={"image": ("x", b"junk")}).status_code == 415

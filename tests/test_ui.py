@@ -1,0 +1,76 @@
+"""The drawing page in a real headless Chromium (Debian's), driven by Playwright."""
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import synthetic_digits
+from PIL import Image
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without these, Chromium tries to reach Google's services, which this network refuses.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def page(request: pytest.FixtureRequest):
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run `make browser` (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    # DIGITS_URL points the test at a server started by hand (`make screenshot` does).
+    url = os.environ.get("DIGITS_URL") or request.getfixturevalue("served_bento").url
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 900, "height": 560})
+        page.goto(f"{url}/ui")
+        yield page
+        browser.close()
+
+
+def probabilities_shown(page) -> list[float]:
+    values = page.locator("#bars .value").all_inner_texts()
+    return [float(value.rstrip("%")) for value in values]
+
+
+def test_drawing_shows_a_prediction_with_ten_probabilities(page, tmp_path: Path) -> None:
+    box = page.locator("#pad").bounding_box()
+    stroke = [(0.25, 0.2), (0.75, 0.2), (0.5, 0.85)]  # a "7"
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    for x, y in stroke[1:]:
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=12)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#digit').textContent.length > 0")
+    page.wait_for_function("document.querySelector('#preprocessed').naturalWidth === 28")
+    digit = int(page.locator("#digit").inner_text())
+    shown = probabilities_shown(page)
+    assert len(shown) == 10 and sum(shown) == pytest.approx(100, abs=1)
+    assert shown[digit] == max(shown)
+    screenshot = Path(os.environ.get("UI_SCREENSHOT", tmp_path / "ui.png"))
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+
+    page.click("#clear")
+    assert page.locator("#digit").inner_text() == ""
+
+
+def test_uploading_a_photo_shows_its_prediction(page, tmp_path: Path) -> None:
+    digit = Image.fromarray(255 - synthetic_digits(1, seed=4)[0][0]).resize((200, 200))
+    photo = tmp_path / "photo.jpg"
+    digit.convert("RGB").save(photo, "JPEG")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.querySelector('#digit').textContent.length > 0")
+    assert len(probabilities_shown(page)) == 10
+    page.wait_for_function("document.querySelector('#uploaded').naturalWidth === 200")
+
+    junk = tmp_path / "notes.txt"
+    junk.write_bytes(b"not an image")
+    page.set_input_files("#file", str(junk))
+    page.wait_for_function("document.querySelector('#status').textContent.length > 0")
+    assert "not a supported image" in page.locator("#status").inner_text()
