@@ -52,6 +52,13 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
+def similarity_up_to_shift(a: np.ndarray, b: np.ndarray) -> float:
+    """Best similarity over shifts of one pixel: a rounding of the centre of mass can move a
+    digit by one pixel, which changes nothing for the model but a lot for a thin stroke."""
+    shifts = [(rows, columns) for rows in (-1, 0, 1) for columns in (-1, 0, 1)]
+    return max(similarity(np.roll(a, shift, axis=(0, 1)), b) for shift in shifts)
+
+
 def test_mnist_like_image_keeps_its_meaning() -> None:
     assert_mnist_shaped(REFERENCE)
     assert similarity(REFERENCE, MNIST_LIKE) > 0.9
@@ -151,7 +158,7 @@ def test_fully_transparent_image_is_blank() -> None:
         to_mnist(buffer.getvalue())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     width=st.integers(40, 500),
     height=st.integers(40, 500),
@@ -185,7 +192,7 @@ def test_any_size_mode_polarity_and_transparency_gives_a_centred_digit(
     pixels = to_mnist(buffer.getvalue()).pixels
     assert_mnist_shaped(pixels)
     # Mode, polarity and transparency do not change what the digit becomes.
-    assert similarity(pixels, to_mnist(encode(strokes)).pixels) > 0.9
+    assert similarity_up_to_shift(pixels, to_mnist(encode(strokes)).pixels) > 0.9
 
 
 @pytest.mark.mnist
