@@ -3,6 +3,7 @@ exported bento on 127.0.0.1, both with the model of the pipeline fixture."""
 
 import gzip
 import io
+import json
 import os
 import zlib
 from collections.abc import Iterator
@@ -156,6 +157,9 @@ def test_page_health_metrics_and_model_info(client: httpx.Client, served_bento: 
 def in_process(pipeline_project: Project) -> Iterator[object]:
     """The service class's ASGI app in this process, with the fixture's BentoML store."""
     os.environ["BENTOML_HOME"] = str(pipeline_project.bentoml_home)
+    # The store also holds models of experiments run by other tests: pin the workspace's one.
+    info = json.loads((pipeline_project.path / "dist/bento.json").read_text())
+    os.environ["DIGITS_MODEL"] = info["bento_model"]
     from starlette.testclient import TestClient
 
     from service.service import DigitRecognizer
