@@ -13,6 +13,7 @@ from digits.evaluate import (
     most_confident_mistakes,
     per_class_scores,
     score_predictions,
+    wild_scores,
 )
 from digits.files import write_json, write_text
 from digits.params import load_params
@@ -39,6 +40,10 @@ def main() -> None:
     probabilities = model.predict(images, batch_size=1000, verbose=0)
     predicted = probabilities.argmax(axis=1)
     metrics = score_predictions(probabilities, labels)
+    metrics |= wild_scores(
+        lambda pixels: model.predict(pixels[..., None], batch_size=1000, verbose=0),
+        images, labels, params["wild_per_style"], params["wild_seed"],
+    )  # fmt: skip
     confusion = confusion_matrix(labels, predicted)
     per_class = per_class_scores(confusion)
     write_json(METRICS_FILE, metrics)

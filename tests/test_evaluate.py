@@ -1,14 +1,18 @@
 import numpy as np
 import pytest
+from conftest import synthetic_digits
 
 from digits.evaluate import (
+    calibration_error,
     confusion_csv,
     confusion_matrix,
     cross_entropy,
     most_confident_mistakes,
     per_class_scores,
     score_predictions,
+    wild_scores,
 )
+from digits.wild import STYLES
 
 
 def one_hot_ish(predicted: list[int], confidence: list[float]) -> np.ndarray:
@@ -55,3 +59,34 @@ def test_cross_entropy_is_clipped_for_zero_probability() -> None:
 
 def test_confusion_csv_for_dvc_plots() -> None:
     assert confusion_csv(np.array([1, 2]), np.array([1, 7])) == "actual,predicted\n1,1\n2,7\n"
+
+
+def test_calibration_error_is_the_confidence_accuracy_gap() -> None:
+    labels = np.array([0, 0, 0, 0])
+    sure_and_right = one_hot_ish([0, 0, 0, 0], [1.0, 1.0, 1.0, 1.0])
+    assert calibration_error(sure_and_right, labels) == pytest.approx(0.0)
+    half_right = one_hot_ish([0, 1, 0, 1], [0.9, 0.9, 0.9, 0.9])
+    assert calibration_error(half_right, labels) == pytest.approx(0.4)
+
+
+def test_wild_scores_per_style_and_unreadable_images_count_as_wrong() -> None:
+    images, labels = synthetic_digits(20, seed=3)
+    digits = images.astype(np.float32) / 255.0
+
+    def always_the_label_of_bars(pixels: np.ndarray) -> np.ndarray:
+        return np.eye(10)[np.zeros(len(pixels), dtype=int)]  # predicts 0 for everything
+
+    scores = wild_scores(always_the_label_of_bars, digits, labels, per_style=20, seed=1)
+    assert set(scores) == {"wild_accuracy", *(f"wild_accuracy_{s}" for s in STYLES)}
+    assert scores["wild_accuracy"] == pytest.approx(np.mean(labels == 0), abs=0.02)
+
+
+def test_wild_image_the_preprocessing_cannot_read_counts_as_wrong(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        "digits.evaluate.make_wild_set", lambda *args: [("scan", 0, b"not an image")]
+    )
+    everything_right = lambda pixels: np.eye(10)[np.zeros(len(pixels), dtype=int)]  # noqa: E731
+    scores = wild_scores(everything_right, np.zeros((1, 28, 28)), np.array([0]), 1, 0)
+    assert scores["wild_accuracy"] == 0.0 and scores["wild_accuracy_scan"] == 0.0

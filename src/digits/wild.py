@@ -1,0 +1,118 @@
+"""Realistic user images made from MNIST digits, to measure the service where people use it.
+
+Each style turns one 28x28 digit (light on dark, floats in [0, 1]) into the encoded bytes of
+an image as a user would send it: a phone photo of ink on paper, chalk on a board, a browser
+canvas export, a scan. Sizes, positions, pen widths, lighting and compression vary with the
+random generator, so a seed gives the same set every time.
+"""
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+Style = Callable[[np.ndarray, np.random.Generator], bytes]
+
+
+def _strokes(digit: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
+    """The digit enlarged to `side` pixels, slightly rotated, with a thinner or thicker pen."""
+    image = Image.fromarray((np.clip(digit, 0, 1) * 255).astype(np.uint8))
+    image = image.rotate(float(rng.uniform(-12, 12)), resample=Image.Resampling.BICUBIC)
+    strokes = np.asarray(image.resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255
+    pen = int(rng.integers(-1, 3)) * max(1, side // 80)  # < 0 thinner, > 0 thicker
+    if pen > 0:
+        strokes = ndimage.grey_dilation(strokes, size=pen + 1)
+    elif pen < 0:
+        strokes = ndimage.grey_erosion(strokes, size=-pen + 1)
+    return np.clip(strokes, 0, 1)
+
+
+def _place(strokes: np.ndarray, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Put the strokes somewhere on an empty canvas of the given size."""
+    canvas = np.zeros((height, width), np.float32)
+    side = strokes.shape[0]
+    top = int(rng.integers(0, height - side + 1))
+    left = int(rng.integers(0, width - side + 1))
+    canvas[top : top + side, left : left + side] = strokes
+    return canvas
+
+
+def _layout(digit: np.ndarray, rng: np.random.Generator, sides: tuple[int, int]) -> np.ndarray:
+    height, width = (int(v) for v in rng.integers(sides[0], sides[1], size=2))
+    side = int(min(height, width) * rng.uniform(0.3, 0.8))
+    return _place(_strokes(digit, side, rng), height, width, rng)
+
+
+def _encode(pixels: np.ndarray, fmt: str, **options: object) -> bytes:
+    mode = "RGBA" if pixels.ndim == 3 and pixels.shape[2] == 4 else None
+    image = Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8), mode)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _lighting(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Uneven light: a linear gradient in a random direction times a vignette."""
+    rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * columns / width + np.sin(angle) * rows / height + 1) / 2
+    centre = ((rows / height - 0.5) ** 2 + (columns / width - 0.5) ** 2) * 2
+    return (rng.uniform(0.55, 0.8) + rng.uniform(0.1, 0.4) * ramp) * (1 - 0.3 * centre)
+
+
+def ink_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A phone photo of dark ink on paper: tinted paper, uneven light, noise, blur, JPEG."""
+    ink = _layout(digit, rng, (160, 640))
+    height, width = ink.shape
+    paper = _lighting(height, width, rng) * (1 - rng.uniform(0.6, 0.9) * ink)
+    tint = rng.uniform(0.85, 1.0, size=3).astype(np.float32)
+    photo = paper[..., None] * tint + rng.normal(0, rng.uniform(0.01, 0.05), (height, width, 3))
+    photo = ndimage.gaussian_filter(photo, sigma=(rng.uniform(0, 1.2),) * 2 + (0,))
+    return _encode(photo, "JPEG", quality=int(rng.integers(35, 92)))
+
+
+def chalk(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Chalk on a dark board: broken light strokes, board texture and smudges, JPEG."""
+    strokes = _layout(digit, rng, (160, 560))
+    height, width = strokes.shape
+    grain = rng.uniform(0.45, 1.0, strokes.shape).astype(np.float32)
+    board = 0.12 + 0.08 * _lighting(height, width, rng)
+    board += ndimage.gaussian_filter(rng.normal(0, 0.08, strokes.shape), 6)  # smudges
+    picture = board + strokes * grain * rng.uniform(0.6, 0.85)
+    colour = np.array([0.8, 1.0, 0.85], np.float32) * rng.uniform(0.9, 1.1)
+    return _encode(picture[..., None] * colour, "JPEG", quality=int(rng.integers(50, 90)))
+
+
+def canvas(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A browser canvas export: coloured strokes, alpha only on the strokes, PNG."""
+    strokes = _layout(digit, rng, (200, 420))
+    height, width = strokes.shape
+    rgba = np.zeros((height, width, 4), np.float32)
+    rgba[..., :3] = rng.uniform(0, 0.35, size=3)  # a dark pen colour, also under transparent pixels
+    rgba[..., 3] = np.clip(strokes * 1.3, 0, 1)
+    return _encode(rgba, "PNG")
+
+
+def scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A flat-bed scan: a small black-on-white digit on a larger page, PNG or JPEG."""
+    ink = _layout(digit, rng, (300, 900))
+    page = 0.97 - 0.9 * ink + rng.normal(0, 0.01, ink.shape)
+    if rng.random() < 0.5:
+        return _encode(page, "PNG")
+    return _encode(page, "JPEG", quality=int(rng.integers(60, 95)))
+
+
+STYLES: dict[str, Style] = {"ink_photo": ink_photo, "chalk": chalk, "canvas": canvas, "scan": scan}
+
+
+def make_wild_set(images: np.ndarray, per_style: int, seed: int) -> list[tuple[str, int, bytes]]:
+    """(style, index into `images`, encoded image) for `per_style` digits in every style."""
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(images), size=min(per_style, len(images)), replace=False)
+    return [
+        (name, int(index), style(images[index].squeeze(), rng))
+        for name, style in STYLES.items()
+        for index in chosen
+    ]

@@ -1,0 +1,32 @@
+import io
+
+import numpy as np
+from conftest import synthetic_digits
+from PIL import Image
+
+from digits.images import to_mnist
+from digits.wild import STYLES, make_wild_set
+
+DIGITS = synthetic_digits(4, seed=2)[0].astype(np.float32) / 255.0
+
+
+def test_every_style_makes_a_readable_image_of_varied_size() -> None:
+    samples = make_wild_set(DIGITS, per_style=4, seed=0)
+    assert [style for style, _, _ in samples] == [s for s in STYLES for _ in range(4)]
+    sizes = set()
+    for style, index, data in samples:
+        image = Image.open(io.BytesIO(data))
+        sizes.add(image.size)
+        assert image.format == {"canvas": "PNG", "chalk": "JPEG", "ink_photo": "JPEG"}.get(
+            style, image.format
+        )
+        if style == "canvas":
+            assert image.mode == "RGBA" and np.asarray(image)[..., 3].min() == 0
+        assert 0 <= index < len(DIGITS)
+        assert to_mnist(data).pixels.shape == (28, 28)
+    assert len(sizes) > 8
+
+
+def test_the_same_seed_makes_the_same_set() -> None:
+    assert make_wild_set(DIGITS, 2, seed=5) == make_wild_set(DIGITS, 2, seed=5)
+    assert make_wild_set(DIGITS, 2, seed=5) != make_wild_set(DIGITS, 2, seed=6)
