@@ -33,9 +33,14 @@ def page(request: pytest.FixtureRequest):
         browser.close()
 
 
-def probabilities_shown(page) -> list[float]:
-    values = page.locator("#bars .value").all_inner_texts()
-    return [float(value.rstrip("%")) for value in values]
+def prediction_shown(page) -> tuple[str, list[float]]:
+    """The digit and the ten percentages, read in one go: while drawing, a newer answer may
+    replace the display between two separate reads."""
+    digit, values = page.evaluate(
+        "() => [document.querySelector('#digit').textContent,"
+        " [...document.querySelectorAll('#bars .value')].map((e) => e.textContent)]"
+    )
+    return digit, [float(value.rstrip("%")) for value in values]
 
 
 def test_drawing_shows_a_prediction_with_ten_probabilities(page, tmp_path: Path) -> None:
@@ -48,8 +53,8 @@ def test_drawing_shows_a_prediction_with_ten_probabilities(page, tmp_path: Path)
     page.mouse.up()
     page.wait_for_function("document.querySelector('#digit').textContent.length > 0")
     page.wait_for_function("document.querySelector('#preprocessed').naturalWidth === 28")
-    digit = int(page.locator("#digit").inner_text())
-    shown = probabilities_shown(page)
+    digit, shown = prediction_shown(page)
+    digit = int(digit)
     assert len(shown) == 10 and sum(shown) == pytest.approx(100, abs=1)
     assert shown[digit] == max(shown)
     screenshot = Path(os.environ.get("UI_SCREENSHOT", tmp_path / "ui.png"))
@@ -66,7 +71,7 @@ def test_uploading_a_photo_shows_its_prediction(page, tmp_path: Path) -> None:
     digit.convert("RGB").save(photo, "JPEG")
     page.set_input_files("#file", str(photo))
     page.wait_for_function("document.querySelector('#digit').textContent.length > 0")
-    assert len(probabilities_shown(page)) == 10
+    assert len(prediction_shown(page)[1]) == 10
     page.wait_for_function("document.querySelector('#uploaded').naturalWidth === 200")
 
     junk = tmp_path / "notes.txt"
