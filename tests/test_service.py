@@ -12,7 +12,7 @@ import httpx
 import keras
 import numpy as np
 import pytest
-from conftest import Project, Served, synthetic_digits
+from conftest import Project, synthetic_digits
 from PIL import Image
 
 from digits.images import to_mnist
@@ -57,8 +57,8 @@ def expected_probabilities(model: keras.Model, data: bytes) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def client(served_bento: Served) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served_bento.url, timeout=60) as http:
+def client(served_bento: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served_bento, timeout=60) as http:
         yield http
 
 
@@ -140,7 +140,7 @@ def test_wrong_method_is_a_4xx(client: httpx.Client) -> None:
     assert client.get("/predict").status_code == 405
 
 
-def test_page_health_metrics_and_model_info(client: httpx.Client, served_bento: Served) -> None:
+def test_page_health_metrics_and_model_info(client: httpx.Client) -> None:
     page = client.get("/ui")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<canvas id="pad"' in page.text

@@ -24,7 +24,7 @@ def page(request: pytest.FixtureRequest):
     from playwright.sync_api import sync_playwright
 
     # DIGITS_URL points the test at a server started by hand (`make screenshot` does).
-    url = os.environ.get("DIGITS_URL") or request.getfixturevalue("served_bento").url
+    url = os.environ.get("DIGITS_URL") or request.getfixturevalue("served_bento")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 900, "height": 560})
