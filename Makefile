@@ -12,10 +12,11 @@ CHROMIUM := /usr/bin/chromium
 export BENTOML_DO_NOT_TRACK := True
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser pipeline test lint format mlflow-ui serve bento screenshot lock clean
+.PHONY: help install browser pipeline test lint format mlflow-ui serve bento screenshot lock clean \
+	bench-accuracy
 
 help: ## List the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(INSTALLED): requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,9 @@ serve: install ## Serve the latest packaged bento on http://127.0.0.1:3000 (PORT
 	bentoml get $$tag >/dev/null 2>&1 || bentoml import $(CURDIR)/dist/digits.bento; \
 	echo "serving $$tag: http://$(HOST):$(PORT)/ui"; \
 	exec bentoml serve $$tag --host $(HOST) --port $(PORT)
+
+bench-accuracy: install ## Default recipe vs seed preset, full pipeline on real MNIST (MNIST_MIRROR)
+	python benchmarks/accuracy.py
 
 bento: install ## Build and export the bento (the package stage: dvc repro package)
 	dvc repro package

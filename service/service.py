@@ -1,7 +1,8 @@
 """BentoML service: digit recognition for real-world images, a raw batch API and a drawing page.
 
 Routes (FastAPI, mounted on the service so that every bad request gets a JSON 4xx from our code):
-  POST /predict        multipart field `image`: one image -> digit, confidence, probabilities
+  POST /predict        multipart field `image`: one image -> digit, confidence, probabilities,
+                       uncertain (blank or not digit-like: see digits.serving.UNCERTAIN_BELOW)
   POST /predict_batch  multipart fields `images`: many images -> one answer or error each
   GET  /ui             the drawing and upload page
 BentoML adds /classify (the batched model call, MNIST-style arrays), /livez, /readyz,
@@ -21,12 +22,13 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from digits.images import BlankImageError, ImageError, UnsupportedFormatError, to_mnist
-from digits.serving import DigitClassifier, answer, png_base64
+from digits.serving import UNCERTAIN_BELOW, DigitClassifier, answer, blank_answer, png_base64
 
 MODEL_TAG = os.environ.get("DIGITS_MODEL", "mnist-cnn:latest")
 MAX_UPLOAD_BYTES = int(os.environ.get("DIGITS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
 MAX_PIXELS = int(os.environ.get("DIGITS_MAX_PIXELS", 40_000_000))
 MAX_BATCH_IMAGES = int(os.environ.get("DIGITS_MAX_BATCH_IMAGES", 64))
+UNCERTAIN = float(os.environ.get("DIGITS_UNCERTAIN_BELOW", UNCERTAIN_BELOW))
 PAGE = Path(__file__).with_name("ui") / "index.html"
 
 http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -73,23 +75,26 @@ async def file_bytes(upload: Any, field: str) -> bytes:
 
 
 def prepare(data: bytes) -> np.ndarray:
-    """Image bytes -> (28, 28) MNIST-style pixels; unreadable or blank images are a 4xx."""
+    """Image bytes -> (28, 28) MNIST-style pixels; unreadable images are a 4xx, blank ones
+    raise BlankImageError (answered as uncertain, not as an error)."""
     try:
         return to_mnist(data, MAX_PIXELS).pixels
-    except BlankImageError as failure:
-        raise BadRequest(422, str(failure)) from failure
+    except BlankImageError:
+        raise
     except UnsupportedFormatError as failure:
         raise BadRequest(415, str(failure)) from failure
     except ImageError as failure:
         raise BadRequest(400, str(failure)) from failure
 
 
-def prepare_or_error(data: bytes) -> np.ndarray | str:
-    """For batches: the pixels, or the message saying why this one image cannot be read."""
+def prepare_or_answer(data: bytes) -> np.ndarray | dict:
+    """For batches: the pixels, else this image's final answer (blank, or why it is unreadable)."""
     try:
         return prepare(data)
+    except BlankImageError as blank:
+        return blank_answer(str(blank))
     except BadRequest as failure:
-        return failure.message
+        return {"error": failure.message}
 
 
 @bentoml.asgi_app(http, path="/")
@@ -117,14 +122,17 @@ class DigitRecognizer:
 
     @http.post("/predict")
     async def predict(self, request: Request, preprocessed: bool = False) -> JSONResponse:
-        """One image (field `image`) -> {digit, confidence, probabilities[, preprocessed]}."""
+        """One image (field `image`) -> {digit, confidence, probabilities, uncertain[, reason]
+        [, preprocessed]}; a blank image -> digit null, uncertain true."""
         try:
             form = await read_form(request, max_files=1)
             pixels = await run_in_threadpool(prepare, await file_bytes(form.get("image"), "image"))
         except BadRequest as failure:
             return error(failure.status, failure.message)
+        except BlankImageError as blank:
+            return JSONResponse(blank_answer(str(blank)))
         probabilities = await run_in_threadpool(self.classifier.probabilities, pixels[None])
-        result = answer(probabilities[0])
+        result = answer(probabilities[0], UNCERTAIN)
         if preprocessed:
             result["preprocessed"] = png_base64(pixels)
         return JSONResponse(result)
@@ -140,11 +148,11 @@ class DigitRecognizer:
             datas = [await file_bytes(upload, "images") for upload in uploads]
         except BadRequest as failure:
             return error(failure.status, failure.message)
-        prepared = [await run_in_threadpool(prepare_or_error, data) for data in datas]
+        prepared = [await run_in_threadpool(prepare_or_answer, data) for data in datas]
         images = [pixels for pixels in prepared if isinstance(pixels, np.ndarray)]
         probabilities = iter(await self.to_async.classify(np.stack(images)) if images else [])
         results = [
-            answer(next(probabilities)) if isinstance(item, np.ndarray) else {"error": item}
+            answer(next(probabilities), UNCERTAIN) if isinstance(item, np.ndarray) else item
             for item in prepared
         ]
         return JSONResponse({"predictions": results})

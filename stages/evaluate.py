@@ -4,6 +4,7 @@ import json
 
 import keras
 import mlflow
+import numpy as np
 
 from digits.cli import StageError, run_stage
 from digits.dataset import load_split
@@ -11,6 +12,7 @@ from digits.evaluate import (
     confusion_csv,
     confusion_matrix,
     most_confident_mistakes,
+    non_digit_scores,
     per_class_scores,
     score_predictions,
     wild_scores,
@@ -28,6 +30,7 @@ from digits.paths import (
     split_file,
 )
 from digits.plots import plot_confusion, plot_mistakes
+from digits.serving import UNCERTAIN_BELOW
 from digits.tracking import read_run_id, use_experiment
 
 
@@ -40,10 +43,13 @@ def main() -> None:
     probabilities = model.predict(images, batch_size=1000, verbose=0)
     predicted = probabilities.argmax(axis=1)
     metrics = score_predictions(probabilities, labels)
-    metrics |= wild_scores(
-        lambda pixels: model.predict(pixels[..., None], batch_size=1000, verbose=0),
-        images, labels, params["wild_per_style"], params["wild_seed"],
-    )  # fmt: skip
+
+    def classify(pixels: np.ndarray) -> np.ndarray:
+        return model.predict(pixels[..., None], batch_size=1000, verbose=0)
+
+    wild, seed = params["wild_per_style"], params["wild_seed"]
+    metrics |= wild_scores(classify, images, labels, wild, seed, UNCERTAIN_BELOW)
+    metrics |= non_digit_scores(classify, params["non_digits"], seed, UNCERTAIN_BELOW)
     confusion = confusion_matrix(labels, predicted)
     per_class = per_class_scores(confusion)
     write_json(METRICS_FILE, metrics)

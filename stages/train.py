@@ -1,26 +1,35 @@
 """DVC stage train: fit the CNN, save it as .keras, log everything to a new MLflow run."""
 
+import time
+
 import mlflow
 
 from digits.cli import run_stage
 from digits.dataset import load_split
-from digits.files import atomic_path, read_json, write_text
+from digits.files import atomic_path, read_json, write_json, write_text
 from digits.params import load_params
-from digits.paths import DATA_STATS_FILE, HISTORY_FILE, MODEL_FILE, RUN_FILE, split_file
+from digits.paths import (
+    DATA_STATS_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    TRAIN_METRICS_FILE,
+    split_file,
+)
 from digits.tracking import EpochLogger, git_commit, log_keras_model, use_experiment, write_run_file
-from digits.train import TrainConfig, history_csv, train_model
+from digits.train import history_csv, recipe, recipe_params, train_model
 
 
 def main() -> None:
     params = load_params("train")
-    config = TrainConfig(**params)
+    config = recipe(params)
     x_train, y_train = load_split(split_file("train"))
     x_val, y_val = load_split(split_file("val"))
     source = read_json(DATA_STATS_FILE)["source"]
     use_experiment(load_params("mlflow")["experiment_name"])
     with mlflow.start_run() as run:
         print(f"train: MLflow run {run.info.run_id}; {len(y_train)} train, {len(y_val)} val images")
-        mlflow.log_params(params)
+        mlflow.log_params(recipe_params(params))
         mlflow.log_params({"data_digest": source["digest"], "train_size": len(y_train)})
         mlflow.set_tags(
             {
@@ -29,13 +38,26 @@ def main() -> None:
                 "data_matches_upstream": str(source["matches_upstream"]).lower(),
             }
         )
-        model, history = train_model(x_train, y_train, x_val, y_val, config, [EpochLogger()])
+        started = time.perf_counter()
+        trained = train_model(x_train, y_train, x_val, y_val, config, [EpochLogger()])
+        best = trained.best_epoch
+        summary = {
+            "best_epoch": best,
+            "best_val_accuracy": round(trained.history["val_accuracy"][best - 1], 6),
+            "train_seconds": round(time.perf_counter() - started, 1),
+        }
+        mlflow.log_metrics(summary)
+        write_json(TRAIN_METRICS_FILE, summary)
         with atomic_path(MODEL_FILE) as part:
-            model.save(part)
-        write_text(HISTORY_FILE, history_csv(history))
-        log_keras_model(model, x_val[:8])
+            trained.model.save(part)
+        write_text(HISTORY_FILE, history_csv(trained.history))
+        log_keras_model(trained.model, x_val[:8])
         write_run_file(RUN_FILE, run)
-    print(f"train: final val_accuracy {history['val_accuracy'][-1]:.4f}; model at {MODEL_FILE}")
+    print(
+        f"train: kept epoch {best} of {config.epochs} (val_accuracy"
+        f" {summary['best_val_accuracy']:.4f}) after {summary['train_seconds']:.0f} s; model at"
+        f" {MODEL_FILE}"
+    )
 
 
 if __name__ == "__main__":

@@ -180,7 +180,8 @@ class Project:
 @pytest.fixture(scope="session")
 def pipeline_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     """The project copied into a new git repository and reproduced with `dvc repro`: small
-    generated data from a loopback mirror, 1 epoch, its own MLflow store and BentoML home."""
+    generated data from a loopback mirror, the seed preset for 1 epoch, its own MLflow store and
+    BentoML home."""
     root = tmp_path_factory.mktemp("pipeline")
     hashes = write_mnist_files(root / "mirror", train_count=600, test_count=200)
     project = root / "project"
@@ -188,7 +189,9 @@ def pipeline_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proje
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["download"]["files"] = hashes
     params["preprocess"]["validation_size"] = 100
-    params["train"].update(epochs=1, batch_size=32)
+    params["train"]["preset"] = "seed"  # the tutorials' CNN: seconds on this small data
+    params["train"]["presets"]["seed"].update(epochs=1, batch_size=32)
+    params["evaluate"].update(wild_per_style=25, non_digits=20)
     params["evaluate"]["min_accuracy"] = 0.5
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (project / "dvc.lock").unlink(missing_ok=True)

@@ -8,11 +8,12 @@ from digits.evaluate import (
     confusion_matrix,
     cross_entropy,
     most_confident_mistakes,
+    non_digit_scores,
     per_class_scores,
     score_predictions,
     wild_scores,
 )
-from digits.wild import STYLES
+from digits.wild import KINDS, STYLES
 
 
 def one_hot_ish(predicted: list[int], confidence: list[float]) -> np.ndarray:
@@ -76,9 +77,30 @@ def test_wild_scores_per_style_and_unreadable_images_count_as_wrong() -> None:
     def always_the_label_of_bars(pixels: np.ndarray) -> np.ndarray:
         return np.eye(10)[np.zeros(len(pixels), dtype=int)]  # predicts 0 for everything
 
-    scores = wild_scores(always_the_label_of_bars, digits, labels, per_style=20, seed=1)
-    assert set(scores) == {"wild_accuracy", *(f"wild_accuracy_{s}" for s in STYLES)}
+    scores = wild_scores(always_the_label_of_bars, digits, labels, 20, seed=1, uncertain_below=0.8)
+    names = {"wild_accuracy", "wild_uncertain", *(f"wild_accuracy_{s}" for s in STYLES)}
+    assert set(scores) == names
     assert scores["wild_accuracy"] == pytest.approx(np.mean(labels == 0), abs=0.02)
+    assert scores["wild_uncertain"] == 0.0  # sure of every answer, and every image was readable
+
+
+def test_uncertain_shares_follow_the_confidence_threshold() -> None:
+    images, labels = synthetic_digits(8, seed=3)
+    digits = images.astype(np.float32) / 255.0
+
+    def seventy_percent(pixels: np.ndarray) -> np.ndarray:
+        probabilities = np.full((len(pixels), 10), 0.3 / 9)
+        probabilities[:, 0] = 0.7
+        return probabilities
+
+    assert wild_scores(seventy_percent, digits, labels, 8, 1, 0.8)["wild_uncertain"] == 1.0
+    assert wild_scores(seventy_percent, digits, labels, 8, 1, 0.6)["wild_uncertain"] == 0.0
+    flagged = non_digit_scores(seventy_percent, 8, seed=2, uncertain_below=0.6)
+    assert set(flagged) == {"non_digit_flagged", *(f"non_digit_flagged_{k}" for k in KINDS)}
+    # photos of nothing are blank to the preprocessing: flagged whatever the model says
+    assert flagged["non_digit_flagged_nothing"] == 1.0
+    assert flagged["non_digit_flagged_letter"] == 0.0
+    assert non_digit_scores(seventy_percent, 8, 2, 0.8)["non_digit_flagged"] == 1.0
 
 
 def test_wild_image_the_preprocessing_cannot_read_counts_as_wrong(
@@ -88,5 +110,6 @@ def test_wild_image_the_preprocessing_cannot_read_counts_as_wrong(
         "digits.evaluate.make_wild_set", lambda *args: [("scan", 0, b"not an image")]
     )
     everything_right = lambda pixels: np.eye(10)[np.zeros(len(pixels), dtype=int)]  # noqa: E731
-    scores = wild_scores(everything_right, np.zeros((1, 28, 28)), np.array([0]), 1, 0)
+    scores = wild_scores(everything_right, np.zeros((1, 28, 28)), np.array([0]), 1, 0, 0.8)
     assert scores["wild_accuracy"] == 0.0 and scores["wild_accuracy_scan"] == 0.0
+    assert scores["wild_uncertain"] == 1.0

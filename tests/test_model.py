@@ -2,11 +2,20 @@ import numpy as np
 import pytest
 from conftest import synthetic_digits
 
+from digits.augment import AugmentConfig
 from digits.dataset import to_model_input
 from digits.model import build_model
-from digits.train import HISTORY_KEYS, TrainConfig, history_csv, train_model
+from digits.params import load_params
+from digits.train import HISTORY_KEYS, TrainConfig, history_csv, recipe, recipe_params, train_model
 
 SMALL = TrainConfig(seed=3, epochs=2, batch_size=32, conv_filters=(4, 8), dense_units=16)
+# The default recipe's features, on a tiny network: BN blocks, dropout, augmentation, cosine
+# schedule, label smoothing and bfloat16 training.
+SMALL_BN = TrainConfig(
+    seed=3, epochs=3, batch_size=32, architecture="bn", conv_filters=(4, 8), dense_units=16,
+    dropout=0.2, schedule="cosine", warmup_epochs=1, label_smoothing=0.1,
+    precision="mixed_bfloat16", augment=AugmentConfig(),
+)  # fmt: skip
 
 
 def test_output_is_a_probability_per_digit() -> None:
@@ -36,26 +45,67 @@ def test_bad_architecture_is_a_value_error(kwargs: dict) -> None:
         build_model(**arguments)
 
 
-def test_bad_training_config_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="epochs"):
-        TrainConfig(epochs=0)
+def test_bn_architecture_normalises_and_downsamples_by_convolution() -> None:
+    model = build_model([32, 64], 3, 128, architecture="bn", dropout=0.4)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds.count("BatchNormalization") == 7 and "MaxPooling2D" not in kinds
+    assert kinds.count("Dropout") == 3 and model.output_shape == (None, 10)
+    assert model.get_layer("conv2down").output.shape == (None, 4, 4, 64)
 
 
-def _train_once() -> tuple[list[np.ndarray], dict]:
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"epochs": 0}, {"schedule": "step"}, {"precision": "float16"}, {"warmup_epochs": 5}],
+)
+def test_bad_training_config_is_a_value_error(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        TrainConfig(**kwargs)
+
+
+def test_every_preset_in_params_is_a_valid_recipe() -> None:
+    params = load_params("train")
+    for name in params["presets"]:
+        config = recipe({**params, "preset": name})
+        build_model(config.conv_filters, config.kernel_size, config.dense_units,
+                    config.architecture, config.dropout)  # fmt: skip
+    assert recipe(params).augment is not None  # the default trains on distorted digits
+    assert recipe({**params, "preset": "seed"}) == TrainConfig(seed=params["seed"])
+    flat = recipe_params(params)
+    assert flat["preset"] == params["preset"] and "augment.rotation_degrees" in flat
+    with pytest.raises(ValueError, match="not one of"):
+        recipe({**params, "preset": "huge"})
+
+
+def _train_once(config: TrainConfig) -> tuple[list[np.ndarray], dict]:
     images, labels = synthetic_digits(256, seed=5)
     x = to_model_input(images)
-    model, history = train_model(x[:192], labels[:192], x[192:], labels[192:], SMALL)
-    return model.get_weights(), history
+    trained = train_model(x[:192], labels[:192], x[192:], labels[192:], config)
+    return trained.model.get_weights(), trained.history
 
 
-def test_training_is_deterministic_for_a_seed_and_learns() -> None:
-    weights, history = _train_once()
-    weights_again, history_again = _train_once()
+@pytest.mark.parametrize("config", [SMALL, SMALL_BN], ids=["seed", "bn"])
+def test_training_is_deterministic_for_a_seed_and_learns(config: TrainConfig) -> None:
+    weights, history = _train_once(config)
+    weights_again, history_again = _train_once(config)
     assert history == history_again
     for first, second in zip(weights, weights_again, strict=True):
         np.testing.assert_array_equal(first, second)
-    assert set(history) == set(HISTORY_KEYS) and len(history["loss"]) == SMALL.epochs
+    assert set(history) == set(HISTORY_KEYS) and len(history["loss"]) == config.epochs
     assert history["loss"][-1] < history["loss"][0]
+
+
+def test_the_model_keeps_its_best_validation_epoch_in_float32() -> None:
+    images, labels = synthetic_digits(256, seed=6)
+    x = to_model_input(images)
+    config = TrainConfig(**{**SMALL_BN.__dict__, "epochs": 4})
+    trained = train_model(x[:192], labels[:192], x[192:], labels[192:], config)
+    history = trained.history
+    scores = list(zip(history["val_accuracy"], -np.array(history["val_loss"]), strict=True))
+    assert trained.best_epoch == 1 + max(range(4), key=lambda epoch: scores[epoch])
+    assert {weight.dtype for weight in trained.model.weights} == {"float32"}
+    predicted = trained.model(x[192:], training=False).numpy().argmax(axis=1)
+    best = trained.history["val_accuracy"][trained.best_epoch - 1]
+    assert np.mean(predicted == labels[192:]) == pytest.approx(best, abs=1e-6)
 
 
 def test_history_csv_has_one_row_per_epoch() -> None:

@@ -52,11 +52,17 @@ def test_mlflow_holds_the_run_with_params_metrics_and_model(
     assert json.loads((project / "data/model/mlflow_run.json").read_text())["run_id"] == run_id
     assert run_info.info.status == "FINISHED"
     assert run_info.data.params["epochs"] == "1" and run_info.data.params["batch_size"] == "32"
+    assert run_info.data.params["preset"] == "seed"
+    summary = json.loads((project / "reports/train.json").read_text())
+    assert summary["best_epoch"] == 1 and summary["train_seconds"] > 0
+    assert run_info.data.metrics["best_val_accuracy"] == pytest.approx(summary["best_val_accuracy"])
     for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert [m.step for m in client.get_metric_history(run_id, name)] == [1]
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert run_info.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
     assert "test_f1_9" in run_info.data.metrics and "test_loss" in run_info.data.metrics
+    for name in ("test_ece", "wild_accuracy_chalk", "wild_uncertain", "non_digit_flagged_letter"):
+        assert run_info.data.metrics[name] == pytest.approx(metrics[name])
     stats = json.loads((project / "reports/data_stats.json").read_text())
     assert run_info.data.tags["data_digest"] == stats["source"]["digest"]
     assert run_info.data.tags["evaluate_gate"] == "passed"
@@ -111,7 +117,7 @@ def test_temporary_experiment_logs_into_the_checkout_store(
     project, env = pipeline_project.path, pipeline_project.env
     run(["git", "add", "-A"], project, env)
     run(["git", "commit", "-q", "-m", "first run"], project, env)
-    run(["dvc", "exp", "run", "--temp", "-S", "train.batch_size=64"], project, env)
+    run(["dvc", "exp", "run", "--temp", "-S", "train.presets.seed.batch_size=64"], project, env)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], project, env).stdout)
     (baseline,) = [entry for entry in shown if entry["rev"] != "workspace"]
     assert len(baseline["experiments"]) == 1

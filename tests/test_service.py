@@ -16,6 +16,7 @@ from conftest import Project, synthetic_digits
 from PIL import Image
 
 from digits.images import to_mnist
+from digits.serving import UNCERTAIN_BELOW
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +72,7 @@ def test_predict_agrees_with_the_model(client: httpx.Client, model: keras.Model)
         np.testing.assert_allclose(body["probabilities"], expected, atol=1e-5)
         assert body["digit"] == int(np.argmax(expected))
         assert body["confidence"] == pytest.approx(float(expected.max()), abs=1e-5)
+        assert body["uncertain"] == (expected.max() < UNCERTAIN_BELOW)
         assert "preprocessed" not in body
 
 
@@ -120,7 +122,6 @@ BAD_REQUESTS = {
     ),
     "decompression bomb": ({"files": {"image": ("bomb.png", bomb(), "image/png")}}, 400),
     "over the size limit": ({"files": {"image": ("big.png", os.urandom(11 * 2**20))}}, 413),
-    "blank": ({"files": {"image": ("blank.png", png(np.zeros((28, 28), np.uint8)))}}, 422),
     "gzip bytes": ({"files": {"image": ("a.gz", gzip.compress(DIGITS[0]))}}, 415),
 }
 
@@ -134,6 +135,17 @@ def test_bad_input_gets_a_clear_4xx_and_the_service_stays_ready(
     assert response.status_code == status, response.text
     assert response.json()["error"]
     assert client.get("/readyz").status_code == 200
+
+
+def test_blank_image_is_answered_as_uncertain_with_no_digit(client: httpx.Client) -> None:
+    blank = png(np.zeros((28, 28), np.uint8))
+    response = client.post("/predict", files={"image": ("blank.png", blank, "image/png")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["digit"] is None and body["uncertain"] is True and "no digit" in body["reason"]
+    files = [("images", ("blank.png", blank)), ("images", ("d.png", DIGITS[0]))]
+    batch = client.post("/predict_batch", files=files).json()["predictions"]
+    assert batch[0]["digit"] is None and batch[1]["digit"] is not None
 
 
 def test_wrong_method_is_a_4xx(client: httpx.Client) -> None:

@@ -54,7 +54,9 @@ def test_drawing_shows_a_prediction_with_ten_probabilities(page, tmp_path: Path)
     page.wait_for_function("document.querySelector('#digit').textContent.length > 0")
     page.wait_for_function("document.querySelector('#preprocessed').naturalWidth === 28")
     digit, shown = prediction_shown(page)
-    digit = int(digit)
+    unsure = "unsure" in page.locator("#confidence").inner_text()
+    assert digit.endswith("?") == unsure  # a low-confidence answer is marked as such
+    digit = int(digit.rstrip("?"))
     assert len(shown) == 10 and sum(shown) == pytest.approx(100, abs=1)
     assert shown[digit] == max(shown)
     screenshot = Path(os.environ.get("UI_SCREENSHOT", tmp_path / "ui.png"))
@@ -73,6 +75,12 @@ def test_uploading_a_photo_shows_its_prediction(page, tmp_path: Path) -> None:
     page.wait_for_function("document.querySelector('#digit').textContent.length > 0")
     assert len(prediction_shown(page)[1]) == 10
     page.wait_for_function("document.querySelector('#uploaded').naturalWidth === 200")
+
+    blank = tmp_path / "blank.png"
+    Image.new("L", (120, 120), 255).save(blank)
+    page.set_input_files("#file", str(blank))
+    page.wait_for_function("document.querySelector('#confidence').textContent.includes('no digit')")
+    assert page.locator("#digit").inner_text() == ""
 
     junk = tmp_path / "notes.txt"
     junk.write_bytes(b"not an image")

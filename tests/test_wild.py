@@ -1,11 +1,12 @@
 import io
 
 import numpy as np
+import pytest
 from conftest import synthetic_digits
 from PIL import Image
 
-from digits.images import to_mnist
-from digits.wild import STYLES, make_wild_set
+from digits.images import BlankImageError, to_mnist
+from digits.wild import KINDS, STYLES, make_non_digit_set, make_wild_set
 
 DIGITS = synthetic_digits(4, seed=2)[0].astype(np.float32) / 255.0
 
@@ -30,3 +31,16 @@ def test_every_style_makes_a_readable_image_of_varied_size() -> None:
 def test_the_same_seed_makes_the_same_set() -> None:
     assert make_wild_set(DIGITS, 2, seed=5) == make_wild_set(DIGITS, 2, seed=5)
     assert make_wild_set(DIGITS, 2, seed=5) != make_wild_set(DIGITS, 2, seed=6)
+
+
+def test_non_digit_set_holds_letters_and_photos_of_nothing() -> None:
+    samples = make_non_digit_set(12, seed=3)
+    assert [kind for kind, _, _ in samples] == list(KINDS) * 6
+    assert len({style for _, style, _ in samples}) > 1
+    for kind, _, data in samples:
+        if kind == "letter":
+            assert to_mnist(data).pixels.max() > 0.5  # a letter is a shape, read like a digit
+        else:
+            with pytest.raises(BlankImageError):  # nothing stands out: no digit to name
+                to_mnist(data)
+    assert make_non_digit_set(4, seed=3) == samples[:4]

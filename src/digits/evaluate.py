@@ -5,8 +5,8 @@ from collections.abc import Callable
 import numpy as np
 
 from digits.idx import NUM_CLASSES
-from digits.images import ImageError, to_mnist
-from digits.wild import STYLES, make_wild_set
+from digits.images import FRAME_SIDE, ImageError, to_mnist
+from digits.wild import make_non_digit_set, make_wild_set
 
 
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -65,35 +65,72 @@ def score_predictions(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
+def _read_images(datas: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Through the service's preprocessing: stacked pixels of the readable images, and which
+    images were readable (a blank or unreadable one gets no pixels)."""
+    pixels, readable = [], []
+    for data in datas:
+        try:
+            pixels.append(to_mnist(data).pixels)
+            readable.append(True)
+        except ImageError:
+            readable.append(False)
+    stacked = np.stack(pixels) if pixels else np.zeros((0, FRAME_SIDE, FRAME_SIDE), np.float32)
+    return stacked, np.array(readable, dtype=bool)
+
+
+def _answers(
+    classify: Callable[[np.ndarray], np.ndarray], datas: list[bytes], uncertain_below: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, the digit the service names (-1 for none) and whether it flags it uncertain."""
+    pixels, readable = _read_images(datas)
+    digits = np.full(len(datas), -1)
+    uncertain = np.ones(len(datas), dtype=bool)
+    if len(pixels):
+        probabilities = classify(pixels)
+        digits[readable] = probabilities.argmax(axis=1)
+        uncertain[readable] = probabilities.max(axis=1) < uncertain_below
+    return digits, uncertain
+
+
+def _mean_by(groups: list[str], values: np.ndarray, prefix: str) -> dict[str, float]:
+    """The overall mean as `prefix` and the mean of each group as `prefix_<group>`."""
+    scores = {prefix: round(float(np.mean(values)), 6)}
+    for group in dict.fromkeys(groups):
+        members = np.array([g == group for g in groups])
+        scores[f"{prefix}_{group}"] = round(float(np.mean(values[members])), 6)
+    return scores
+
+
 def wild_scores(
     classify: Callable[[np.ndarray], np.ndarray],
     images: np.ndarray,
     labels: np.ndarray,
     per_style: int,
     seed: int,
+    uncertain_below: float,
 ) -> dict[str, float]:
     """Accuracy on realistic user images made from test digits, through the service's own
-    preprocessing: overall (`wild_accuracy`) and per style. An image the preprocessing
-    cannot read counts as wrong."""
+    preprocessing: overall (`wild_accuracy`) and per style, and the share of them the service
+    would flag uncertain (`wild_uncertain`). An image it cannot read counts as wrong."""
     samples = make_wild_set(images, per_style, seed)
-    pixels, readable = [], []
-    for _, _, data in samples:
-        try:
-            pixels.append(to_mnist(data).pixels)
-            readable.append(True)
-        except ImageError:
-            readable.append(False)
-    predicted = iter(classify(np.stack(pixels)).argmax(axis=1) if pixels else [])
-    correct = {name: [] for name in STYLES}
-    for (style, index, _), ok in zip(samples, readable, strict=True):
-        correct[style].append(ok and next(predicted) == labels[index])
-    scores = {
-        f"wild_accuracy_{name}": round(float(np.mean(hits)), 6)
-        for name, hits in correct.items()
-        if hits
+    digits, uncertain = _answers(classify, [data for _, _, data in samples], uncertain_below)
+    correct = digits == labels[[index for _, index, _ in samples]]
+    styles = [style for style, _, _ in samples]
+    return {
+        **_mean_by(styles, correct, "wild_accuracy"),
+        "wild_uncertain": round(float(np.mean(uncertain)), 6),
     }
-    everything = [hit for hits in correct.values() for hit in hits]
-    return {"wild_accuracy": round(float(np.mean(everything)), 6), **scores}
+
+
+def non_digit_scores(
+    classify: Callable[[np.ndarray], np.ndarray], count: int, seed: int, uncertain_below: float
+) -> dict[str, float]:
+    """The share of images showing no digit (letters, photos of nothing) that the service
+    flags uncertain instead of naming a digit: overall and per kind."""
+    samples = make_non_digit_set(count, seed)
+    _, uncertain = _answers(classify, [data for _, _, data in samples], uncertain_below)
+    return _mean_by([kind for kind, _, _ in samples], uncertain, "non_digit_flagged")
 
 
 def most_confident_mistakes(

@@ -102,22 +102,53 @@ def composite(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return grey * alpha + background * (1.0 - alpha)
 
 
-def border_level(grey: np.ndarray) -> float:
-    """Median grey level of the outer ring of pixels: the background's level."""
-    ring = max(1, min(grey.shape) // 20)
-    border = np.concatenate([
-        grey[:ring].ravel(), grey[-ring:].ravel(), grey[:, :ring].ravel(), grey[:, -ring:].ravel()
-    ])  # fmt: skip
-    return float(np.median(border))
+def _surface_terms(height: int, width: int, degree: int = 3) -> np.ndarray:
+    """Polynomial terms x^i y^j (i + j <= degree) on a grid scaled to [-1, 1], (pixels, terms)."""
+    rows, columns = np.meshgrid(
+        np.linspace(-1, 1, height, dtype=np.float32),
+        np.linspace(-1, 1, width, dtype=np.float32),
+        indexing="ij",
+    )
+    terms = [rows**i * columns**j for i in range(degree + 1) for j in range(degree + 1 - i)]
+    return np.stack(terms, axis=-1).reshape(height * width, -1)
 
 
-def remove_background(ink: np.ndarray) -> np.ndarray:
-    """Subtract uneven lighting: a grey opening wider than any stroke estimates the background."""
-    size = max(9, max(ink.shape) // 3)
-    background = ndimage.grey_opening(ink, size=(size, size), mode="nearest")
-    if float(background.max() - background.min()) < 0.1:  # even lighting: a flat level is safer
-        background = np.full_like(ink, np.median(background))
-    return np.clip(ink - background, 0.0, None)
+def flatten_lighting(grey: np.ndarray) -> np.ndarray:
+    """The image minus its background: a smooth cubic surface fitted to the background pixels.
+
+    The fit runs on a reduced copy and drops the pixels far from the surface (strokes, light or
+    dark) a few times over. A smooth surface follows a vignette or a shadow's gradient to the
+    corners, where a morphological estimate leaves rims that pass for strokes.
+    """
+    height, width = grey.shape
+    factor = max(1, min(height, width) // 24)
+    small = np.asarray(Image.fromarray(grey, mode="F").reduce(factor), dtype=np.float32)
+    values = small.ravel()
+    level = float(np.median(values))
+    if min(small.shape) < 8:  # too few rows or columns to see a gradient: a flat level
+        return grey - level
+    terms = _surface_terms(*small.shape)
+    background = np.abs(values - level) <= np.percentile(np.abs(values - level), 60)
+    for _ in range(4):
+        coefficients = np.linalg.lstsq(terms[background], values[background], rcond=None)[0]
+        residual = values - terms @ coefficients
+        spread = 1.4826 * float(np.median(np.abs(residual[background]))) + 0.01
+        background = np.abs(residual) < 2.5 * spread
+    fitted = terms @ coefficients
+    if float(fitted.max() - fitted.min()) < 0.1:  # even lighting: a flat level is safer
+        return grey - float(np.median(values[background]))
+    return grey - (_surface_terms(height, width) @ coefficients).reshape(height, width)
+
+
+def strokes_are_dark(flat: np.ndarray) -> bool:
+    """Polarity: whether the pixels standing out from the flattened background are darker.
+
+    Strokes are the few pixels far from the background level; noise is symmetric around it.
+    """
+    spread = 1.4826 * float(np.median(np.abs(flat))) + 0.01
+    light = np.clip(flat - 3 * spread, 0.0, None).sum()
+    dark = np.clip(-flat - 3 * spread, 0.0, None).sum()
+    return bool(dark > light)
 
 
 def otsu_threshold(values: np.ndarray) -> float:
@@ -190,8 +221,9 @@ def to_mnist(data: bytes, max_pixels: int = MAX_PIXELS) -> Prepared:
     """
     grey, alpha = luminance_and_alpha(decode(data, max_pixels))
     grey = composite(grey, alpha)
-    inverted = border_level(grey) > 0.5
-    ink = remove_background(1.0 - grey if inverted else grey)
+    flat = flatten_lighting(grey)
+    inverted = strokes_are_dark(flat)
+    ink = np.clip(-flat if inverted else flat, 0.0, None)
     if float(ink.max()) < MIN_CONTRAST:
         raise BlankImageError("no digit found: the image is blank or has almost no contrast")
     mask = digit_mask(ink)

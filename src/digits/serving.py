@@ -40,11 +40,36 @@ def png_base64(pixels: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def answer(probabilities: np.ndarray) -> dict:
-    """The JSON answer for one image: digit, its probability, all ten probabilities."""
+# A digit named with less probability than this is flagged `uncertain`. Chosen on the validation
+# split: it flags about 1% of real digits; the evaluate stage reports how many letters and photos
+# of nothing it flags (non_digit_flagged) and how many realistic digits (wild_uncertain).
+UNCERTAIN_BELOW = 0.95
+
+
+def answer(probabilities: np.ndarray, uncertain_below: float = UNCERTAIN_BELOW) -> dict:
+    """The JSON answer for one image: digit, its probability, all ten, and the uncertain flag."""
     digit = int(np.argmax(probabilities))
-    return {
+    confidence = float(probabilities[digit])
+    result = {
         "digit": digit,
-        "confidence": round(float(probabilities[digit]), 6),
+        "confidence": round(confidence, 6),
         "probabilities": [round(float(p), 6) for p in probabilities],
+        "uncertain": confidence < uncertain_below,
+    }
+    if result["uncertain"]:
+        result["reason"] = (
+            f"confidence {confidence:.2f} is below {uncertain_below}: this may not be a digit,"
+            " or it is hard to read"
+        )
+    return result
+
+
+def blank_answer(reason: str) -> dict:
+    """The JSON answer for an image with nothing on it: no digit, flagged uncertain."""
+    return {
+        "digit": None,
+        "confidence": None,
+        "probabilities": None,
+        "uncertain": True,
+        "reason": reason,
     }

@@ -1,5 +1,6 @@
-"""Training the CNN deterministically for a given seed."""
+"""Training the CNN deterministically for a given seed and recipe."""
 
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -8,9 +9,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from digits.augment import AugmentConfig, augment_batch
+from digits.idx import NUM_CLASSES
 from digits.model import build_model
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclass(frozen=True)
@@ -18,14 +23,51 @@ class TrainConfig:
     seed: int = 42
     epochs: int = 5
     batch_size: int = 64
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3  # the peak, with a schedule
+    architecture: str = "seed"
     conv_filters: Sequence[int] = field(default=(32, 64))
     kernel_size: int = 3
     dense_units: int = 64
+    dropout: float = 0.0
+    schedule: str = "constant"  # or "cosine": linear warm-up, then cosine decay to zero
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    precision: str = "float32"  # mixed_bfloat16 computes in bfloat16; the saved model is float32
+    augment: AugmentConfig | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+        if self.schedule not in SCHEDULES or self.precision not in PRECISIONS:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, precision one of {PRECISIONS}")
+        if not 0 <= self.warmup_epochs < self.epochs or not 0 <= self.label_smoothing < 1:
+            raise ValueError("warmup_epochs must be in [0, epochs), label_smoothing in [0, 1)")
+
+
+def recipe(params: dict) -> TrainConfig:
+    """The TrainConfig for params.yaml's train section: its `seed` plus the chosen preset."""
+    presets = params["presets"]
+    if params["preset"] not in presets:
+        raise ValueError(f"train.preset {params['preset']!r} is not one of {sorted(presets)}")
+    chosen = dict(presets[params["preset"]])
+    augment = chosen.pop("augment", None)
+    chosen["conv_filters"] = tuple(chosen.get("conv_filters", TrainConfig.conv_filters))
+    return TrainConfig(
+        seed=params["seed"],
+        augment=AugmentConfig(**augment) if augment else None,
+        **chosen,
+    )
+
+
+def recipe_params(params: dict) -> dict[str, object]:
+    """The train section as flat MLflow params: seed, preset and the preset's settings."""
+    flat: dict[str, object] = {"seed": params["seed"], "preset": params["preset"]}
+    for key, value in params["presets"][params["preset"]].items():
+        if isinstance(value, dict):
+            flat |= {f"{key}.{name}": inner for name, inner in value.items()}
+        else:
+            flat[key] = value
+    return flat
 
 
 def make_deterministic(seed: int) -> None:
@@ -34,11 +76,74 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) -> tf.data.Dataset:
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if seed is not None:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def _one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return x, tf.one_hot(y, NUM_CLASSES)
+
+
+def _training_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:
+    """Endless seeded shuffled batches (one epoch = ceil(N / batch) steps), augmented per step."""
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size)
+        .repeat()
+        .map(_one_hot)
+    )
+    if config.augment is not None:
+        augment = config.augment
+
+        def distort(step: tf.Tensor, batch: tuple) -> tuple[tf.Tensor, tf.Tensor]:
+            seed = tf.stack([tf.constant(config.seed, tf.int64), step])
+            return augment_batch(batch[0], seed, augment), batch[1]
+
+        dataset = dataset.enumerate().map(distort, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _learning_rate(config: TrainConfig, steps_per_epoch: int):
+    if config.schedule == "constant":
+        return config.learning_rate
+    warmup = round(config.warmup_epochs * steps_per_epoch)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10,
+        decay_steps=config.epochs * steps_per_epoch - warmup,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Ends training with the weights of the epoch with the best validation accuracy (ties:
+    lower validation loss): the checkpoint is chosen on the validation split, never the test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.best: tuple[float, float] | None = None
+        self.best_epoch = 0
+        self.weights: list[np.ndarray] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        score = (float(logs["val_accuracy"]), -float(logs["val_loss"]))
+        if self.best is None or score > self.best:
+            self.best, self.best_epoch, self.weights = score, epoch + 1, self.model.get_weights()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.weights:
+            self.model.set_weights(self.weights)
+
+
+def _build(config: TrainConfig) -> keras.Model:
+    return build_model(
+        config.conv_filters, config.kernel_size, config.dense_units,
+        config.architecture, config.dropout,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Trained:
+    model: keras.Model
+    history: dict[str, list[float]]
+    best_epoch: int  # 1-based epoch whose weights the model has
 
 
 def train_model(
@@ -48,24 +153,36 @@ def train_model(
     y_val: np.ndarray,
     config: TrainConfig,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Build, compile and fit the model; return it with its per-epoch history."""
+) -> Trained:
+    """Build, compile and fit the model; keep its best epoch on the validation split."""
     make_deterministic(config.seed)
-    model = build_model(config.conv_filters, config.kernel_size, config.dense_units)
+    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        model = _build(config)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(learning_rate=_learning_rate(config, steps_per_epoch)),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
+    keep_best = KeepBest()
+    validation = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(1000).map(_one_hot)
     history = model.fit(
-        _batches(x_train, y_train, config.batch_size, seed=config.seed),
-        validation_data=_batches(x_val, y_val, config.batch_size, seed=None),
+        _training_batches(x_train, y_train, config),
+        steps_per_epoch=steps_per_epoch,
+        validation_data=validation,
         epochs=config.epochs,
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, keep_best],
         shuffle=False,  # the dataset is already shuffled, seeded, each epoch
         verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in logs, a bar in a terminal
     )
-    return model, {key: [float(v) for v in history.history[key]] for key in HISTORY_KEYS}
+    if config.precision != "float32":  # serve in float32: same weights, no bfloat16 rounding
+        trained, model = model, _build(config)
+        model.set_weights(trained.get_weights())
+    history_lists = {key: [float(v) for v in history.history[key]] for key in HISTORY_KEYS}
+    return Trained(model, history_lists, keep_best.best_epoch)
 
 
 def history_csv(history: dict[str, list[float]]) -> str:

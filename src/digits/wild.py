@@ -10,10 +10,13 @@ import io
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 Style = Callable[[np.ndarray, np.random.Generator], bytes]
+# Letters that cannot pass for a digit (no O, I, l, S, Z, B, G, b, g, q...).
+LETTERS = "ACEFHKMNPRTUVWXYacefhkmnrtuvwxy"
+KINDS = ("letter", "nothing")  # of non-digit images
 
 
 def _strokes(digit: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
@@ -116,3 +119,34 @@ def make_wild_set(images: np.ndarray, per_style: int, seed: int) -> list[tuple[s
         for name, style in STYLES.items()
         for index in chosen
     ]
+
+
+def _letter(letter: str, rng: np.random.Generator) -> np.ndarray:
+    """A letter laid out like an MNIST digit: light strokes fitted into 20x20, centred in 28x28."""
+    font = ImageFont.load_default(size=96)
+    image = Image.new("L", (160, 160))
+    ImageDraw.Draw(image).text(
+        (20, 10), letter, fill=255, font=font, stroke_width=int(rng.integers(0, 5)), stroke_fill=255
+    )
+    box = image.getbbox() or (0, 0, 160, 160)
+    glyph = image.crop(box)
+    scale = 20 / max(glyph.size)
+    glyph = glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))))
+    frame = Image.new("L", (28, 28))
+    frame.paste(glyph, ((28 - glyph.width) // 2, (28 - glyph.height) // 2))
+    return np.asarray(frame, np.float32) / 255
+
+
+def make_non_digit_set(count: int, seed: int) -> list[tuple[str, str, bytes]]:
+    """(kind, style, encoded image) for images that show no digit: half letters, half nothing
+    (blank paper, an empty board or canvas, a bare scan), each in a random realistic style."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for number in range(count):
+        kind = KINDS[number % 2]
+        shown = (
+            _letter(str(rng.choice(list(LETTERS))), rng) if kind == "letter" else np.zeros((28, 28))
+        )
+        style = str(rng.choice(list(STYLES)))
+        samples.append((kind, style, STYLES[style](shown, rng)))
+    return samples
