@@ -13,7 +13,7 @@ export BENTOML_DO_NOT_TRACK := True
 
 .DEFAULT_GOAL := help
 .PHONY: help install browser pipeline test lint format mlflow-ui serve bento screenshot lock clean \
-	bench-accuracy
+	bench-accuracy bench-serve
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -59,6 +59,13 @@ serve: install ## Serve the latest packaged bento on http://127.0.0.1:3000 (PORT
 
 bench-accuracy: install ## Default recipe vs seed preset, full pipeline on real MNIST (MNIST_MIRROR)
 	python benchmarks/accuracy.py
+
+bench-serve: install ## The service against a naive baseline: latency, requests/s, memory (hey)
+	@command -v hey >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq hey >/dev/null; }
+	@test -f dist/bento.json || { echo "no packaged model: run make pipeline first"; exit 1; }
+	python benchmarks/serve.py
 
 bento: install ## Build and export the bento (the package stage: dvc repro package)
 	dvc repro package

@@ -29,6 +29,9 @@ MAX_UPLOAD_BYTES = int(os.environ.get("DIGITS_MAX_UPLOAD_BYTES", 10 * 1024 * 102
 MAX_PIXELS = int(os.environ.get("DIGITS_MAX_PIXELS", 40_000_000))
 MAX_BATCH_IMAGES = int(os.environ.get("DIGITS_MAX_BATCH_IMAGES", 64))
 UNCERTAIN = float(os.environ.get("DIGITS_UNCERTAIN_BELOW", UNCERTAIN_BELOW))
+WORKERS = int(os.environ.get("DIGITS_WORKERS", 1))  # processes; each holds the model
+# TensorFlow threads per worker: the cores shared out, so workers do not oversubscribe them.
+THREADS = int(os.environ.get("DIGITS_THREADS", max(1, (os.cpu_count() or 1) // WORKERS)))
 PAGE = Path(__file__).with_name("ui") / "index.html"
 
 http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -99,6 +102,7 @@ def prepare_or_answer(data: bytes) -> np.ndarray | dict:
 
 @bentoml.asgi_app(http, path="/")
 @bentoml.service(
+    workers=WORKERS,
     traffic={"timeout": 30},
     # BentoML's internal client otherwise recycles its connection pool every 100 calls while
     # calls are in flight, failing some batched requests (bentoml issues 5540, 5544).
@@ -108,7 +112,9 @@ class DigitRecognizer:
     bento_model = bentoml.models.BentoModel(MODEL_TAG)
 
     def __init__(self) -> None:
-        self.classifier = DigitClassifier(self.bento_model.path_of("mlflow_model/data/model.keras"))
+        self.classifier = DigitClassifier(
+            self.bento_model.path_of("mlflow_model/data/model.keras"), THREADS
+        )
         self.model_info = {"tag": str(self.bento_model.tag), **self.bento_model.info.labels}
 
     @bentoml.api(batchable=True, max_batch_size=256, max_latency_ms=10_000)

@@ -102,15 +102,30 @@ def composite(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return grey * alpha + background * (1.0 - alpha)
 
 
-def _surface_terms(height: int, width: int, degree: int = 3) -> np.ndarray:
-    """Polynomial terms x^i y^j (i + j <= degree) on a grid scaled to [-1, 1], (pixels, terms)."""
-    rows, columns = np.meshgrid(
-        np.linspace(-1, 1, height, dtype=np.float32),
-        np.linspace(-1, 1, width, dtype=np.float32),
-        indexing="ij",
-    )
-    terms = [rows**i * columns**j for i in range(degree + 1) for j in range(degree + 1 - i)]
-    return np.stack(terms, axis=-1).reshape(height * width, -1)
+SURFACE_DEGREE = 3  # of the polynomial lighting surface: a gradient times a vignette is cubic
+SURFACE_TERMS = [
+    (i, j) for i in range(SURFACE_DEGREE + 1) for j in range(SURFACE_DEGREE + 1 - i)
+]  # x^i y^j with i + j <= degree
+
+
+def _powers(size: int) -> np.ndarray:
+    """(size, degree + 1): a grid over [-1, 1] raised to the powers 0..degree."""
+    grid = np.linspace(-1, 1, size, dtype=np.float32)
+    return grid[:, None] ** np.arange(SURFACE_DEGREE + 1, dtype=np.float32)
+
+
+def _surface_terms(height: int, width: int) -> np.ndarray:
+    """The polynomial terms at every pixel, (pixels, terms), for the least-squares fit."""
+    rows, columns = _powers(height), _powers(width)
+    return np.stack([np.outer(rows[:, i], columns[:, j]).ravel() for i, j in SURFACE_TERMS], 1)
+
+
+def _surface(coefficients: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The fitted surface at full size, as rows^i @ C @ columns^j: no per-pixel term arrays."""
+    matrix = np.zeros((SURFACE_DEGREE + 1, SURFACE_DEGREE + 1), np.float32)
+    for (i, j), coefficient in zip(SURFACE_TERMS, coefficients, strict=True):
+        matrix[i, j] = coefficient
+    return _powers(height) @ matrix @ _powers(width).T
 
 
 def flatten_lighting(grey: np.ndarray) -> np.ndarray:
@@ -137,7 +152,7 @@ def flatten_lighting(grey: np.ndarray) -> np.ndarray:
     fitted = terms @ coefficients
     if float(fitted.max() - fitted.min()) < 0.1:  # even lighting: a flat level is safer
         return grey - float(np.median(values[background]))
-    return grey - (_surface_terms(height, width) @ coefficients).reshape(height, width)
+    return grey - _surface(coefficients, height, width)
 
 
 def strokes_are_dark(flat: np.ndarray) -> bool:

@@ -19,7 +19,13 @@ class DigitClassifier:
     traced function with a fixed input signature runs a small batch in about a millisecond.
     """
 
-    def __init__(self, model_file: Path) -> None:
+    def __init__(self, model_file: Path, threads: int | None = None) -> None:
+        if threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
+                pass
         self.model = keras.models.load_model(model_file, compile=False)
         signature = tf.TensorSpec((None, FRAME_SIDE, FRAME_SIDE, 1), tf.float32)
         self._call = tf.function(

@@ -1,0 +1,217 @@
+"""Serving benchmark: the real service against a naive baseline, in one run, measured by `hey`.
+
+Both serve the packaged model (dist/bento.json) with `bentoml serve` on 127.0.0.1: the real
+service from the bento, the baseline from benchmarks/naive_service.py (Keras `model.predict`
+per request). For each: start-up time to ready, memory of its processes, single-image
+/predict latency (p50/p95/p99) at concurrency 1, 8 and 32, requests/s at 32, and images/s
+through /predict_batch. Every request is a 400x400 JPEG photo of a handwritten digit.
+
+    python benchmarks/serve.py [--seconds 10] [--only service|baseline]
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from digits.wild import ink_photo  # noqa: E402
+
+BATCH = 32  # images per /predict_batch request
+
+
+def photo_400(seed: int) -> bytes:
+    """A 400x400 JPEG phone photo of a digit (a generated stroke pattern, not MNIST data)."""
+    rng = np.random.default_rng(seed)
+    digit = np.zeros((28, 28), np.float32)
+    digit[5:23, 12:16] = 1.0  # a "1" with a flag: enough for a realistic image
+    digit[5:9, 8:14] = 1.0
+    image = Image.open(io.BytesIO(ink_photo(digit, rng))).convert("RGB").resize((400, 400))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def multipart(field: str, files: list[bytes]) -> tuple[str, bytes]:
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="p{i}.jpg"\r\n'
+        f"Content-Type: image/jpeg\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+        for i, data in enumerate(files)
+    ]
+    return f"multipart/form-data; boundary={boundary}", b"".join(
+        parts
+    ) + f"--{boundary}--\r\n".encode()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    url: str
+    startup_seconds: float
+
+    def memory_mb(self) -> list[float]:
+        """Resident memory of each process of the server (BentoML's supervisor and workers)."""
+        family = [
+            psutil.Process(self.process.pid),
+            *psutil.Process(self.process.pid).children(True),
+        ]
+        return [round(p.memory_info().rss / 2**20) for p in family if p.is_running()]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start(target: str, env: dict, log: Path) -> Server:
+    port = free_port()
+    command = ["bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    while time.perf_counter() - started < 180:
+        if process.poll() is not None:
+            raise RuntimeError(f"{target} exited with {process.returncode}; see {log}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return Server(process, url, time.perf_counter() - started)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    process.kill()
+    raise RuntimeError(f"{target} was not ready within 180 s; see {log}")
+
+
+def hey(url: str, content_type: str, body: Path, concurrency: int, seconds: float) -> dict:
+    """Run `hey` for a duration; latency percentiles (ms), requests/s and status counts."""
+    command = ["hey", "-z", f"{seconds}s", "-c", str(concurrency), "-m", "POST", "-T", content_type,
+               "-D", str(body), "-o", "csv", url]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rows = list(csv.DictReader(io.StringIO(output)))
+    latency = np.array([float(r["response-time"]) for r in rows]) * 1000
+    finished = max(float(r["offset"]) + float(r["response-time"]) for r in rows)
+    statuses = {}
+    for row in rows:
+        statuses[row["status-code"]] = statuses.get(row["status-code"], 0) + 1
+    p50, p95, p99 = np.percentile(latency, [50, 95, 99])
+    return {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "requests_per_s": len(rows) / finished,
+            "requests": len(rows), "statuses": statuses}  # fmt: skip
+
+
+def measure(server: Server, bodies: dict, seconds: float) -> dict:
+    results = {"startup_s": server.startup_seconds}
+    for concurrency in (1, 8, 32):
+        results[f"c{concurrency}"] = hey(
+            f"{server.url}/predict", *bodies["single"], concurrency, seconds
+        )
+    batch = hey(f"{server.url}/predict_batch", *bodies["batch"], 4, seconds)
+    results["batch"] = batch | {"images_per_s": batch["requests_per_s"] * BATCH}
+    results["memory_mb"] = server.memory_mb()
+    return results
+
+
+ROWS = [  # (label, extractor, format, higher is better)
+    ("start-up to ready (s)", lambda r: r["startup_s"], "{:.1f}", False),
+    ("memory, all processes (MB)", lambda r: sum(r["memory_mb"]), "{:.0f}", False),
+    *[
+        (f"/predict c={c} {p} (ms)", lambda r, c=c, p=p: r[f"c{c}"][f"{p}_ms"], "{:.1f}", False)
+        for c in (1, 8, 32)
+        for p in ("p50", "p95", "p99")
+    ],
+    ("/predict c=32 requests/s", lambda r: r["c32"]["requests_per_s"], "{:.0f}", True),
+    (
+        f"/predict_batch ({BATCH} per request, c=4) images/s",
+        lambda r: r["batch"]["images_per_s"],
+        "{:.0f}",
+        True,
+    ),
+]
+
+
+def table(results: dict) -> str:
+    names = list(results)
+    lines = ["| | " + " | ".join(names) + (" | service vs baseline |" if len(names) == 2 else " |")]
+    lines.append("|---" * (len(names) + 1 + (len(names) == 2)) + "|")
+    for label, value, fmt, higher_better in ROWS:
+        values = [value(results[name]) for name in names]
+        cells = [fmt.format(v) for v in values]
+        if len(names) == 2:
+            baseline, service = values
+            ratio = service / baseline if higher_better else baseline / service
+            cells.append(f"{ratio:.1f}x {'more' if higher_better else 'less'}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10, help="per measurement")
+    parser.add_argument("--only", choices=["baseline", "service"])
+    args = parser.parse_args()
+    info = json.loads((ROOT / "dist/bento.json").read_text())
+    env = {**os.environ, "DIGITS_MODEL": info["bento_model"], "BENTOML_DO_NOT_TRACK": "True"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    if not shutil.which("hey"):
+        sys.exit(
+            "bench-serve: needs the `hey` load generator (Debian package hey; make bench-serve)"
+        )
+    if subprocess.run(
+        ["bentoml", "get", info["bento_tag"]], env=env, capture_output=True
+    ).returncode:
+        subprocess.run(["bentoml", "import", str(ROOT / "dist/digits.bento")], env=env, check=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    bodies = {}
+    uploads = {
+        "single": ("image", [photo_400(0)]),
+        "batch": ("images", list(map(photo_400, range(BATCH)))),
+    }
+    for name, (field, files) in uploads.items():
+        content_type, body = multipart(field, files)
+        (work / name).write_bytes(body)
+        bodies[name] = (content_type, work / name)
+    targets = {"baseline": "benchmarks/naive_service.py:NaiveDigits", "service": info["bento_tag"]}
+    results = {}
+    for name, target in targets.items():
+        if args.only and name != args.only:
+            continue
+        print(f"bench-serve: {name}: bentoml serve {target}", flush=True)
+        server = start(target, env, work / f"{name}.log")
+        try:
+            results[name] = measure(server, bodies, args.seconds)
+        finally:
+            server.stop()
+        print(json.dumps(results[name]), flush=True)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
