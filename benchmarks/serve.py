@@ -176,6 +176,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="per measurement")
     parser.add_argument("--only", choices=["baseline", "service"])
+    parser.add_argument(
+        "--from-source", action="store_true", help="serve service/ of this checkout, not the bento"
+    )
     args = parser.parse_args()
     info = json.loads((ROOT / "dist/bento.json").read_text())
     env = {**os.environ, "DIGITS_MODEL": info["bento_model"], "BENTOML_DO_NOT_TRACK": "True"}
@@ -198,7 +201,8 @@ def main() -> None:
         content_type, body = multipart(field, files)
         (work / name).write_bytes(body)
         bodies[name] = (content_type, work / name)
-    targets = {"baseline": "benchmarks/naive_service.py:NaiveDigits", "service": info["bento_tag"]}
+    service = "service.service:DigitRecognizer" if args.from_source else info["bento_tag"]
+    targets = {"baseline": "benchmarks/naive_service.py:NaiveDigits", "service": service}
     results = {}
     for name, target in targets.items():
         if args.only and name != args.only:

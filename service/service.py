@@ -32,6 +32,7 @@ UNCERTAIN = float(os.environ.get("DIGITS_UNCERTAIN_BELOW", UNCERTAIN_BELOW))
 WORKERS = int(os.environ.get("DIGITS_WORKERS", 1))  # processes; each holds the model
 # TensorFlow threads per worker: the cores shared out, so workers do not oversubscribe them.
 THREADS = int(os.environ.get("DIGITS_THREADS", max(1, (os.cpu_count() or 1) // WORKERS)))
+ACCESS_LOG = os.environ.get("DIGITS_ACCESS_LOG", "1") != "0"  # one log line per request
 PAGE = Path(__file__).with_name("ui") / "index.html"
 
 http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -103,6 +104,7 @@ def prepare_or_answer(data: bytes) -> np.ndarray | dict:
 @bentoml.asgi_app(http, path="/")
 @bentoml.service(
     workers=WORKERS,
+    logging={"access": {"enabled": ACCESS_LOG}},
     traffic={"timeout": 30},
     # BentoML's internal client otherwise recycles its connection pool every 100 calls while
     # calls are in flight, failing some batched requests (bentoml issues 5540, 5544).
@@ -132,16 +134,21 @@ class DigitRecognizer:
         [, preprocessed]}; a blank image -> digit null, uncertain true."""
         try:
             form = await read_form(request, max_files=1)
-            pixels = await run_in_threadpool(prepare, await file_bytes(form.get("image"), "image"))
+            data = await file_bytes(form.get("image"), "image")
+            # One trip to the thread pool for all the CPU work: preprocessing and the model.
+            return JSONResponse(await run_in_threadpool(self.answer_image, data, preprocessed))
         except BadRequest as failure:
             return error(failure.status, failure.message)
+
+    def answer_image(self, data: bytes, preprocessed: bool) -> dict:
+        try:
+            pixels = prepare(data)
         except BlankImageError as blank:
-            return JSONResponse(blank_answer(str(blank)))
-        probabilities = await run_in_threadpool(self.classifier.probabilities, pixels[None])
-        result = answer(probabilities[0], UNCERTAIN)
+            return blank_answer(str(blank))
+        result = answer(self.classifier.probabilities(pixels[None])[0], UNCERTAIN)
         if preprocessed:
             result["preprocessed"] = png_base64(pixels)
-        return JSONResponse(result)
+        return result
 
     @http.post("/predict_batch")
     async def predict_batch(self, request: Request) -> JSONResponse:

@@ -33,3 +33,20 @@ def test_a_blank_image_names_no_digit() -> None:
     result = blank_answer("no digit found: the image is blank")
     assert result["digit"] is None and result["probabilities"] is None
     assert result["uncertain"] is True and result["reason"].startswith("no digit found")
+
+
+def test_classifier_answers_like_the_keras_model_for_any_batch(tmp_path) -> None:
+    from digits.model import build_model
+    from digits.serving import DigitClassifier
+
+    model = build_model([8, 16], 3, 32, architecture="bn", dropout=0.2)
+    model.save(tmp_path / "model.keras")
+    classifier = DigitClassifier(tmp_path / "model.keras", threads=1)
+    assert classifier._lite is not None  # the fast path is in use, not the fallback
+    images = np.random.default_rng(1).random((5, 28, 28), dtype=np.float32)
+    expected = model(images[..., None], training=False).numpy()
+    for count in (1, 5):
+        np.testing.assert_allclose(
+            classifier.probabilities(images[:count]), expected[:count], atol=1e-5
+        )
+    assert classifier.probabilities(images[:0]).shape == (0, 10)

@@ -160,16 +160,20 @@ def strokes_are_dark(flat: np.ndarray) -> bool:
 
     Strokes are the few pixels far from the background level; noise is symmetric around it.
     """
-    spread = 1.4826 * float(np.median(np.abs(flat))) + 0.01
+    spread = 1.4826 * float(np.median(np.abs(flat[::2, ::2]))) + 0.01  # a quarter is plenty
     light = np.clip(flat - 3 * spread, 0.0, None).sum()
     dark = np.clip(-flat - 3 * spread, 0.0, None).sum()
     return bool(dark > light)
 
 
-def otsu_threshold(values: np.ndarray) -> float:
+def otsu_threshold(values: np.ndarray, bins: int = 64) -> float:
     """The threshold that best separates two classes of values (Otsu's method)."""
-    histogram, edges = np.histogram(values, bins=64)
-    centres = (edges[:-1] + edges[1:]) / 2
+    low, high = float(values.min()), float(values.max())
+    if high <= low:
+        return low
+    which = np.minimum(((values.ravel() - low) * (bins / (high - low))).astype(np.intp), bins - 1)
+    histogram = np.bincount(which, minlength=bins)  # np.histogram's bins, without its sorting
+    centres = low + (np.arange(bins) + 0.5) * ((high - low) / bins)
     weight_low = np.cumsum(histogram)
     weight_high = weight_low[-1] - weight_low
     mass_low = np.cumsum(histogram * centres)
@@ -190,22 +194,31 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
     return mask
 
 
+def _cross(mask: np.ndarray, grow: bool) -> np.ndarray:
+    """Binary dilation (grow) or erosion by the 3x3 cross, outside the image counted as empty:
+    ndimage.binary_dilation/erosion with their defaults, in five array views."""
+    padded = np.pad(mask, 1)
+    views = [padded[1:-1, 1:-1], padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2],
+             padded[1:-1, 2:]]  # fmt: skip
+    return np.logical_or.reduce(views) if grow else np.logical_and.reduce(views)
+
+
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width in pixels: area over half the perimeter of the strokes."""
-    edge = mask & ~ndimage.binary_erosion(mask)
+    edge = mask & ~_cross(mask, grow=False)
     return 2.0 * float(mask.sum()) / max(float(edge.sum()), 1.0)
 
 
 def fit_box(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Crop to the digit, normalise stroke width, scale into BOX_SIDE keeping the aspect ratio."""
     # One pixel around the strokes keeps their anti-aliased edges, as MNIST's 20x20 box does.
-    around = ndimage.binary_dilation(mask) & (ink > 0.02)
+    around = _cross(mask, grow=True) & (ink > 0.02)
     rows, columns = np.flatnonzero(around.any(axis=1)), np.flatnonzero(around.any(axis=0))
     crop = slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
     digit = np.where(around, ink, 0.0)[crop]
     digit = digit / max(float(np.percentile(digit[mask[crop]], 90)), 1e-6)
     scale = BOX_SIDE / max(digit.shape)
-    thin_by = TARGET_STROKE / max(stroke_width(mask) * scale, 1e-6)
+    thin_by = TARGET_STROKE / max(stroke_width(mask[crop]) * scale, 1e-6)
     if thin_by > 1.4:  # strokes would come out hairline: thicken them before shrinking
         digit = ndimage.grey_dilation(digit, size=round(thin_by))
     height = max(1, round(digit.shape[0] * scale))
