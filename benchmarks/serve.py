@@ -159,7 +159,8 @@ ROWS = [  # (label, extractor, format, higher is better)
 
 def table(results: dict) -> str:
     names = list(results)
-    lines = ["| | " + " | ".join(names) + (" | service vs baseline |" if len(names) == 2 else " |")]
+    heading = " | service advantage (x, > 1 is better) |" if len(names) == 2 else " |"
+    lines = ["| | " + " | ".join(names) + heading]
     lines.append("|---" * (len(names) + 1 + (len(names) == 2)) + "|")
     for label, value, fmt, higher_better in ROWS:
         values = [value(results[name]) for name in names]
@@ -167,7 +168,7 @@ def table(results: dict) -> str:
         if len(names) == 2:
             baseline, service = values
             ratio = service / baseline if higher_better else baseline / service
-            cells.append(f"{ratio:.1f}x {'more' if higher_better else 'less'}")
+            cells.append(f"{ratio:.1f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
