@@ -5,6 +5,7 @@ ratio and centred by centre of mass in a 28x28 frame. User images come in any fo
 orientation, polarity and lighting; `to_mnist` applies the same normalisation to them.
 """
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass
@@ -81,7 +82,12 @@ def luminance_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
         low, high = float(values.min()), float(values.max())
         scaled = (values - low) / max(high - low, 1e-6) * 255.0
         image = Image.fromarray(scaled.astype(np.uint8), mode="L")
-    image = image.convert("RGBA")  # palette, CMYK, LA...: one path; resizing respects alpha
+    if image.mode in ("L", "RGB", "CMYK", "YCbCr"):  # opaque: Pillow's own luma (ITU-R 601-2)
+        image = image.convert("L")
+        image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+        grey = np.asarray(image, dtype=np.float32) / 255.0
+        return grey, np.ones_like(grey)
+    image = image.convert("RGBA")  # palette, LA, transparency...: resizing respects alpha
     image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
     rgba = np.asarray(image, dtype=np.float32) / 255.0
     grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -114,10 +120,12 @@ def _powers(size: int) -> np.ndarray:
     return grid[:, None] ** np.arange(SURFACE_DEGREE + 1, dtype=np.float32)
 
 
+@functools.lru_cache(maxsize=64)  # reduced copies come in few sizes: build each grid once
 def _surface_terms(height: int, width: int) -> np.ndarray:
     """The polynomial terms at every pixel, (pixels, terms), for the least-squares fit."""
     rows, columns = _powers(height), _powers(width)
-    return np.stack([np.outer(rows[:, i], columns[:, j]).ravel() for i, j in SURFACE_TERMS], 1)
+    terms = np.stack([np.outer(rows[:, i], columns[:, j]).ravel() for i, j in SURFACE_TERMS], 1)
+    return terms.astype(np.float64)
 
 
 def _surface(coefficients: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -145,7 +153,10 @@ def flatten_lighting(grey: np.ndarray) -> np.ndarray:
     terms = _surface_terms(*small.shape)
     background = np.abs(values - level) <= np.percentile(np.abs(values - level), 60)
     for _ in range(4):
-        coefficients = np.linalg.lstsq(terms[background], values[background], rcond=None)[0]
+        chosen = terms[background]  # least squares by the normal equations: 10x10, in float64
+        coefficients = np.linalg.solve(
+            chosen.T @ chosen + 1e-9 * np.eye(len(SURFACE_TERMS)), chosen.T @ values[background]
+        )
         residual = values - terms @ coefficients
         spread = 1.4826 * float(np.median(np.abs(residual[background]))) + 0.01
         background = np.abs(residual) < 2.5 * spread
