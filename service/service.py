@@ -80,13 +80,13 @@ async def file_bytes(upload: Any, field: str) -> bytes:
     return await upload.read()
 
 
-def prepare(data: bytes) -> np.ndarray:
-    """Image bytes -> (28, 28) MNIST-style pixels; unreadable images are a 4xx, blank ones
-    raise BlankImageError (answered as uncertain, not as an error)."""
+def prepare(data: bytes) -> np.ndarray | dict:
+    """Image bytes -> (28, 28) MNIST-style pixels, or the final answer for a blank image (no
+    digit, uncertain: not an error); unreadable images are a 4xx."""
     try:
         return to_mnist(data, MAX_PIXELS).pixels
-    except BlankImageError:
-        raise
+    except BlankImageError as blank:
+        return blank_answer(str(blank))
     except UnsupportedFormatError as failure:
         raise BadRequest(415, str(failure)) from failure
     except ImageError as failure:
@@ -97,8 +97,6 @@ def prepare_or_answer(data: bytes) -> np.ndarray | dict:
     """For batches: the pixels, else this image's final answer (blank, or why it is unreadable)."""
     try:
         return prepare(data)
-    except BlankImageError as blank:
-        return blank_answer(str(blank))
     except BadRequest as failure:
         return {"error": failure.message}
 
@@ -143,10 +141,9 @@ class DigitRecognizer:
             return error(failure.status, failure.message)
 
     def answer_image(self, data: bytes, preprocessed: bool) -> dict:
-        try:
-            pixels = prepare(data)
-        except BlankImageError as blank:
-            return blank_answer(str(blank))
+        pixels = prepare(data)
+        if isinstance(pixels, dict):  # a blank image: answered without the model
+            return pixels
         result = answer(self.classifier.probabilities(pixels[None])[0], UNCERTAIN)
         if preprocessed:
             result["preprocessed"] = png_base64(pixels)
@@ -163,7 +160,7 @@ class DigitRecognizer:
             datas = [await file_bytes(upload, "images") for upload in uploads]
         except BadRequest as failure:
             return error(failure.status, failure.message)
-        prepared = [await run_in_threadpool(prepare_or_answer, data) for data in datas]
+        prepared = await run_in_threadpool(lambda: [prepare_or_answer(data) for data in datas])
         images = [pixels for pixels in prepared if isinstance(pixels, np.ndarray)]
         probabilities = iter(await self.to_async.classify(np.stack(images)) if images else [])
         results = [
