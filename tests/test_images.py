@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from digits.images import BlankImageError, ImageError, to_mnist
+from digits.images import BlankImageError, ImageError, _cross, pixel_count, quantile, to_mnist
 
 
 def draw_digit(size: tuple[int, int], box: tuple[int, int, int, int], width: int) -> np.ndarray:
@@ -137,6 +137,27 @@ def test_exif_orientation_is_applied() -> None:
 def test_unreadable_bytes_are_image_errors(data: bytes, message: str) -> None:
     with pytest.raises(ImageError, match=message):
         to_mnist(data)
+
+
+def test_pixel_count_reads_the_header_only() -> None:
+    assert pixel_count(encode(np.zeros((30, 50)))) == 1500
+    assert pixel_count(encode(np.zeros((300, 400)))[:100]) == 120_000  # truncated after it
+    assert pixel_count(b"not an image") == 0
+
+
+@given(st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=200), st.floats(0, 1))
+def test_quantile_is_a_value_at_numpys_nearest_rank(values: list[float], q: float) -> None:
+    array = np.array(values, np.float32)
+    assert quantile(array, q) == np.quantile(array, q, method="nearest")
+
+
+@given(st.integers(1, 12), st.integers(1, 12), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_cross_matches_scipy_binary_morphology(
+    height: int, width: int, density: float, seed: int
+) -> None:
+    mask = np.random.default_rng(seed).random((height, width)) < density
+    assert np.array_equal(_cross(mask, grow=True), ndimage.binary_dilation(mask))
+    assert np.array_equal(_cross(mask, grow=False), ndimage.binary_erosion(mask))
 
 
 def test_oversized_image_is_refused_before_decoding() -> None:
