@@ -9,6 +9,7 @@ BentoML adds /classify (the batched model call, MNIST-style arrays), /livez, /re
 /metrics and its OpenAPI page at / (schema at /docs.json).
 """
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ MODEL_TAG = os.environ.get("DIGITS_MODEL", "mnist-cnn:latest")
 MAX_UPLOAD_BYTES = int(os.environ.get("DIGITS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
 MAX_PIXELS = int(os.environ.get("DIGITS_MAX_PIXELS", 40_000_000))
 MAX_BATCH_IMAGES = int(os.environ.get("DIGITS_MAX_BATCH_IMAGES", 64))
+# A request unanswered after this long gets a 504 (BentoML); its upload must arrive within
+# half of it, else 408: a slow or stalled client cannot hold a connection for long.
+TIMEOUT_SECONDS = float(os.environ.get("DIGITS_TIMEOUT_SECONDS", 30))
 UNCERTAIN = float(os.environ.get("DIGITS_UNCERTAIN_BELOW", UNCERTAIN_BELOW))
 # Two worker processes, one TensorFlow thread each, measured best on 2 cores (README, Serving
 # speed): 290 requests/s at concurrency 32 against 89 with one worker.
@@ -64,24 +68,61 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+class UploadLimit:
+    """ASGI middleware on every route (BentoML's /classify too): reads the request body here,
+    refusing it by its declared length or as it streams in once over the size limit (413), or
+    when it does not arrive in time (408), then hands it on whole. Uploads stay in memory."""
+
+    def __init__(self, app: Any, max_bytes: int, seconds: float) -> None:
+        self.app, self.max_bytes, self.seconds = app, max_bytes, seconds
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        try:
+            async with asyncio.timeout(self.seconds):
+                body = await self.read_body(scope, receive)
+        except TimeoutError:
+            message = f"the upload did not arrive within {self.seconds:g} s"
+            return await error(408, message)(scope, receive, send)
+        except BadRequest as failure:
+            return await error(failure.status, failure.message)(scope, receive, send)
+        if body is None:  # the client went away: nobody to answer
+            return None
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:  # after the body, the app may only wait for a disconnect
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+    async def read_body(self, scope: dict, receive: Any) -> bytes | None:
+        too_big = BadRequest(413, f"the upload is over the limit of {self.max_bytes} bytes")
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise too_big
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                raise too_big
+            if not message.get("more_body"):
+                return bytes(body)
+
+
 async def read_form(request: Request, max_files: int) -> Any:
-    """The multipart form, read with a hard cap on its size (chunked uploads included)."""
+    """The multipart form (the body is already read and capped by UploadLimit)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadRequest(415, "send multipart/form-data with the image in a file field")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        raise BadRequest(413, f"the upload is over the limit of {MAX_UPLOAD_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_UPLOAD_BYTES:
-            raise BadRequest(413, f"the upload is over the limit of {MAX_UPLOAD_BYTES} bytes")
-
-    async def replay() -> dict:
-        return {"type": "http.request", "body": bytes(body), "more_body": False}
-
     try:
-        return await Request(request.scope, replay).form(max_files=max_files, max_fields=8)
+        return await request.form(max_files=max_files, max_fields=8)
     except HTTPException as failure:
         raise BadRequest(400, f"malformed multipart body: {failure.detail}") from failure
 
@@ -118,7 +159,7 @@ def prepare_or_answer(data: bytes) -> np.ndarray | dict:
     workers=WORKERS,
     logging={"access": {"enabled": ACCESS_LOG}},
     tracing={} if TRACING else {"excluded_urls": ".*"},
-    traffic={"timeout": 30},
+    traffic={"timeout": TIMEOUT_SECONDS},
     # BentoML's internal client otherwise recycles its connection pool every 100 calls while
     # calls are in flight, failing some batched requests (bentoml issues 5540, 5544).
     runner_connection={"max_requests": 10**9, "max_age": 1e9},
@@ -206,3 +247,8 @@ class DigitRecognizer:
     @http.get("/ui", include_in_schema=False)
     def ui(self) -> FileResponse:
         return FileResponse(PAGE, media_type="text/html")
+
+
+DigitRecognizer.add_asgi_middleware(
+    UploadLimit, max_bytes=MAX_UPLOAD_BYTES, seconds=TIMEOUT_SECONDS / 2
+)

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "ICO")
 MAX_PIXELS = 40_000_000  # decoded size limit: refuses decompression bombs before decoding
 WORK_SIDE = 200  # images are reduced to at most this side before the pixel work
 BOX_SIDE = 20  # MNIST: digit fitted into 20x20 ...
@@ -67,12 +67,27 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     except ImageError:
         raise
     except UnidentifiedImageError as error:
+        claimed = signature_format(data)
+        if claimed:  # the signature of a format we read, but Pillow cannot parse its header
+            raise ImageError(
+                f"the {claimed} image is corrupt (its header cannot be read)"
+            ) from error
         message = f"not a supported image (expected one of {', '.join(FORMATS)})"
         raise UnsupportedFormatError(message) from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(f"the image is too large to decode safely ({error})") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageError(f"the image is corrupt or truncated ({error})") from error
+
+
+def signature_format(data: bytes) -> str | None:
+    """Which supported format the leading bytes claim to be (Pillow's own signature checks)."""
+    Image.init()
+    for name in FORMATS:
+        accept = Image.OPEN[name][1]
+        if accept and accept(data[:16]):
+            return name
+    return None
 
 
 def pixel_count(data: bytes) -> int:
@@ -174,9 +189,7 @@ def flatten_lighting(grey: np.ndarray) -> np.ndarray:
     background = distance <= quantile(distance, 0.6)
     for _ in range(4):
         chosen = terms[background]  # least squares by the normal equations: 10x10, in float64
-        coefficients = np.linalg.solve(
-            chosen.T @ chosen + _RIDGE, chosen.T @ values[background]
-        )
+        coefficients = np.linalg.solve(chosen.T @ chosen + _RIDGE, chosen.T @ values[background])
         residual = values - terms @ coefficients
         spread = 1.4826 * quantile(np.abs(residual[background]), 0.5) + 0.01
         background = np.abs(residual) < 2.5 * spread
