@@ -13,7 +13,7 @@ export BENTOML_DO_NOT_TRACK := True
 
 .DEFAULT_GOAL := help
 .PHONY: help install browser pipeline test lint format mlflow-ui serve bento screenshot lock clean \
-	bench-accuracy bench-serve bench-load
+	bench-accuracy bench-serve bench-load fuzz
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ bench-serve: install ## The service against a naive baseline: latency, requests/
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq hey >/dev/null; }
 	@test -f dist/bento.json || { echo "no packaged model: run make pipeline first"; exit 1; }
 	python benchmarks/serve.py
+
+fuzz: install ## Fuzz decode + preprocessing longer than CI does (FUZZ_EXAMPLES, default 20000)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-20000} python -m pytest -q tests/test_fuzz.py
 
 bench-load: install ## 60 s at concurrency 64 of valid and hostile uploads: no 5xx, memory (wrk)
 	@command -v wrk >/dev/null || { \

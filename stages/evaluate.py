@@ -31,7 +31,7 @@ from digits.paths import (
 )
 from digits.plots import plot_confusion, plot_mistakes
 from digits.serving import UNCERTAIN_BELOW
-from digits.tracking import read_run_id, use_experiment
+from digits.tracking import read_run_id, tracked_run, use_experiment
 
 
 def main() -> None:
@@ -61,7 +61,7 @@ def main() -> None:
 
     passed = metrics["test_accuracy"] >= params["min_accuracy"]
     use_experiment(load_params("mlflow")["experiment_name"])
-    with mlflow.start_run(run_id=read_run_id(RUN_FILE)):
+    with tracked_run(read_run_id(RUN_FILE)):
         mlflow.log_metrics(metrics)
         for scores in per_class:
             digit = scores["digit"]

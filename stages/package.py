@@ -17,7 +17,7 @@ from digits.paths import (
     RUN_FILE,
 )
 from digits.registry import register_run_model
-from digits.tracking import git_commit, read_run_id, use_experiment
+from digits.tracking import git_commit, read_run_id, tracked_run, use_experiment
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
         "mlflow_run_id": run_id,
     }
     write_json(BENTO_INFO_FILE, info)
-    with mlflow.start_run(run_id=run_id):
+    with tracked_run(run_id):
         mlflow.set_tags({"bento_tag": bento_tag, "registered_version": str(version)})
     print(f"package: bento {bento_tag} exported to {BENTO_FILE} (sha256 {bento_digest[:12]}…)")
 

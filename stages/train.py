@@ -16,7 +16,14 @@ from digits.paths import (
     TRAIN_METRICS_FILE,
     split_file,
 )
-from digits.tracking import EpochLogger, git_commit, log_keras_model, use_experiment, write_run_file
+from digits.tracking import (
+    EpochLogger,
+    git_commit,
+    log_keras_model,
+    tracked_run,
+    use_experiment,
+    write_run_file,
+)
 from digits.train import history_csv, recipe, recipe_params, train_model
 
 
@@ -27,7 +34,7 @@ def main() -> None:
     x_val, y_val = load_split(split_file("val"))
     source = read_json(DATA_STATS_FILE)["source"]
     use_experiment(load_params("mlflow")["experiment_name"])
-    with mlflow.start_run() as run:
+    with tracked_run() as run:
         print(f"train: MLflow run {run.info.run_id}; {len(y_train)} train, {len(y_val)} val images")
         mlflow.log_params(recipe_params(params))
         mlflow.log_params({"data_digest": source["digest"], "train_size": len(y_train)})

@@ -27,6 +27,18 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> No
     assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
 
 
+def test_a_temporary_left_by_a_killed_writer_goes_with_the_next_write(tmp_path: Path) -> None:
+    target = tmp_path / "model.keras"
+    (tmp_path / ".model.keras.abc123.part.keras").write_text("half, writer killed")
+    (tmp_path / ".other.keras.abc123.part.keras").write_text("another file's: kept")
+    with atomic_path(target) as part:
+        part.write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".other.keras.abc123.part.keras",
+        "model.keras",
+    ]
+
+
 def test_missing_json_says_how_to_create_it(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="dvc repro"):
         read_json(tmp_path / "missing.json")

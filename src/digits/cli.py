@@ -1,5 +1,6 @@
 """Running a stage entry point: expected failures end in one clear line, not a traceback."""
 
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -22,12 +23,29 @@ EXPECTED_ERRORS = (
 )
 
 
+class Terminated(SystemExit):
+    """SIGTERM (dvc or a user stopping the stage): raised so that open MLflow runs end FAILED
+    and unfinished atomic writes are removed on the way out."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(128 + signum)
+
+
 def run_stage(name: str, main: Callable[[], None]) -> None:
     """Call `main`; on an expected error print `<name>: error: ...` and exit with status 1."""
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
         print(f"{name}: done in {time.monotonic() - started:.1f} s")
+    except Terminated:
+        print(
+            f"{name}: stopped by SIGTERM; nothing half-written was kept and its MLflow run is"
+            " marked FAILED. Run `dvc repro` to redo it.",
+            file=sys.stderr,
+        )
+        raise
     except EXPECTED_ERRORS as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"{name}: error: {message}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """Atomic file writes: a reader never sees a partial file at an output path."""
 
+import glob
 import json
 import os
 import tempfile
@@ -18,12 +19,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; move it into place only if the block succeeds.
 
     The temporary file keeps the target's suffix (Keras insists on `.keras`) and lives in the
-    same directory, so the final `os.replace` is atomic. On any error it is removed.
+    same directory, so the final `os.replace` is atomic. On any error it is removed; one left
+    by a killed process is removed by the next write of the same path.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=f".part{path.suffix}"
-    )
+    prefix, suffix = f".{path.name}.", f".part{path.suffix}"
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        stale.unlink(missing_ok=True)  # left by a writer that was killed outright (SIGKILL)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(handle)
     temp_path = Path(temp_name)
     try:

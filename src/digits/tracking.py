@@ -2,15 +2,20 @@
 
 import contextlib
 import os
+import socket
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
 import mlflow
 import numpy as np
 import tensorflow as tf
+from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
 
 from digits.files import read_json, write_json
 from digits.paths import PROJECT_ROOT, shared_project_root
@@ -24,7 +29,8 @@ def tracking_uri() -> str:
 
 
 def use_experiment(name: str) -> str:
-    """Point MLflow at the store and the named experiment, creating it if needed; return its id.
+    """Point MLflow at the store and the named experiment, creating it if needed, and end its
+    runs orphaned by killed processes (end_orphaned_runs); return its id.
 
     With the default local store, artifacts go to <checkout>/mlartifacts as an absolute
     location; MLflow's own default (./mlruns at creation time) would land inside a temporary
@@ -39,7 +45,54 @@ def use_experiment(name: str) -> str:
             mlflow.create_experiment(name, artifact_location=location)
         experiment = mlflow.get_experiment_by_name(name)
     mlflow.set_experiment(experiment_id=experiment.experiment_id)
+    end_orphaned_runs(experiment.experiment_id)
     return experiment.experiment_id
+
+
+OWNER_TAG = "digits.owner"  # host:pid of the process that has the run open
+
+
+@contextlib.contextmanager
+def tracked_run(run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+    """A new MLflow run, or an earlier one resumed by id, owned by this process.
+
+    It ends FINISHED, or FAILED on any error or SIGTERM (see digits.cli). A process killed
+    outright cannot end it: its host:pid tag lets the next stage on this host find it still
+    RUNNING with its owner gone and end it as FAILED (use_experiment does).
+    """
+    with mlflow.start_run(run_id=run_id) as run:
+        mlflow.set_tag(OWNER_TAG, f"{socket.gethostname()}:{os.getpid()}")
+        yield run
+
+
+def end_orphaned_runs(experiment_id: str) -> list[str]:
+    """End as FAILED the experiment's RUNNING runs whose owner process on this host is gone;
+    return their ids."""
+    client = MlflowClient()
+    running = client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
+    host = socket.gethostname()
+    ended = []
+    for run in running:
+        owner_host, _, pid = run.data.tags.get(OWNER_TAG, "").rpartition(":")
+        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+            ended.append(run.info.run_id)
+            print(
+                f"MLflow run {run.info.run_id} was left RUNNING by process {pid}, which no"
+                " longer exists (killed?): marked FAILED",
+                file=sys.stderr,
+            )
+    return ended
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def git_commit(root: Path = PROJECT_ROOT) -> str:
