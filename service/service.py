@@ -160,6 +160,8 @@ def prepare_or_answer(data: bytes) -> np.ndarray | dict:
     logging={"access": {"enabled": ACCESS_LOG}},
     tracing={} if TRACING else {"excluded_urls": ".*"},
     traffic={"timeout": TIMEOUT_SECONDS},
+    # Loopback unless told otherwise: `--host 0.0.0.0` or BENTOML_HOST=0.0.0.0 (containers).
+    http={"host": "127.0.0.1"},
     # BentoML's internal client otherwise recycles its connection pool every 100 calls while
     # calls are in flight, failing some batched requests (bentoml issues 5540, 5544).
     runner_connection={"max_requests": 10**9, "max_age": 1e9},

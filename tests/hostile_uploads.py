@@ -49,8 +49,10 @@ def multipart(*parts: tuple[str, bytes, bytes], boundary: str = BOUNDARY) -> byt
 FORM = f"multipart/form-data; boundary={BOUNDARY}"
 
 
-def image_upload(name: str, data: bytes, status: int = 200, says: str = "") -> Upload:
-    return Upload(name, multipart(("image", b"upload.bin", data)), FORM, status, says, data)
+def image_upload(
+    name: str, data: bytes, status: int = 200, says: str = "", filename: bytes = b"upload.bin"
+) -> Upload:
+    return Upload(name, multipart(("image", filename, data)), FORM, status, says, data)
 
 
 def digit(side: int = 200) -> Image.Image:
@@ -210,19 +212,7 @@ def uploads() -> list[Upload]:
         image_upload("float tiff", float_tiff()),
         image_upload("webp", encode(digit().convert("RGB"), "WEBP")),
         image_upload("bmp", encode(digit(), "BMP")),
-        Upload(
-            "non-utf-8 filename",
-            multipart(("image", b"\xff\xfe\xe9t\xe9.png", png)),
-            FORM,
-            200,
-            image=png,
-        ),
-        Upload(
-            "path in filename",
-            multipart(("image", b"../../../etc/passwd", png)),
-            FORM,
-            200,
-            image=png,
-        ),
+        image_upload("non-utf-8 filename", png, filename=b"\xff\xfe\xe9t\xe9.png"),
+        image_upload("path in filename", png, filename=b"../../../etc/passwd"),
     ]
     return refused + answered

@@ -1,15 +1,26 @@
 """Integration: real `dvc repro` of the whole pipeline in a temporary git copy of the project,
 on small generated data served by a loopback HTTP mirror, logging into a real MLflow store."""
 
+import contextlib
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import tarfile
+import time
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
+import psutil
 import pytest
 import yaml
 from conftest import Project, run
 from mlflow.tracking import MlflowClient
+
+from digits.tracking import OWNER_TAG
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +148,83 @@ def test_gate_fails_evaluate_below_min_accuracy(pipeline_project: Project) -> No
     )
     assert result.returncode != 0
     assert "is below evaluate.min_accuracy 1.01" in result.stdout + result.stderr
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 600) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # the store may be busy being written
+            if found := condition():
+                return found
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def descendant(process: subprocess.Popen, *words: str) -> psutil.Process | None:
+    """A running descendant of `process` whose command line holds all of `words`."""
+    for child in psutil.Process(process.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if all(any(word in part for part in child.cmdline()) for word in words):
+                return child
+    return None
+
+
+def start(command: list[str], cwd: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def intact_zip(path: Path) -> bool:
+    return zipfile.is_zipfile(path) and zipfile.ZipFile(path).testzip() is None
+
+
+def test_killed_train_and_package_leave_nothing_half_done_and_repro_recovers(
+    pipeline_project: Project,
+) -> None:
+    """Runs last here: it reproduces the fixture's pipeline again, as a user would after a crash."""
+    project, env = pipeline_project.path, pipeline_project.env
+    client = mlflow_client(project)
+    experiment = client.get_experiment_by_name("mnist-cnn").experiment_id
+    before = {r.info.run_id for r in client.search_runs([experiment])}
+
+    # Train killed outright (SIGKILL: no clean-up possible) while its MLflow run is open.
+    repro = start(["dvc", "repro", "-f", "-s", "train"], project, env)
+
+    def new_running_runs() -> list:
+        running = client.search_runs([experiment], "attributes.status = 'RUNNING'")
+        return [r for r in running if r.info.run_id not in before]
+
+    (killed_run,) = wait_for(new_running_runs, "the train stage's MLflow run")
+    os.kill(int(killed_run.data.tags[OWNER_TAG].rpartition(":")[2]), signal.SIGKILL)
+    assert repro.wait(300) != 0
+    model = project / "data/model/model.keras"
+    assert not model.exists() or intact_zip(model)
+
+    # Package killed while `bentoml build` runs.
+    repro = start(["dvc", "repro"], project, env)
+    builder = wait_for(lambda: descendant(repro, "bentoml", "build"), "bentoml build")
+    stage = descendant(repro, "stages/package.py")
+    for process in (stage, builder):
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    output = repro.communicate(timeout=300)[0]
+    assert repro.returncode != 0
+    assert f"MLflow run {killed_run.info.run_id} was left RUNNING" in output
+    bento, info = project / "dist/digits.bento", project / "dist/bento.json"
+    if bento.exists() and info.exists():  # the earlier, complete pair, or none at all
+        assert (
+            hashlib.sha256(bento.read_bytes()).hexdigest()
+            == json.loads(info.read_text())["bento_sha256"]
+        )
+
+    # Rerunning recovers; no run is left RUNNING; the killed one is FAILED.
+    run(["dvc", "repro"], project, env)
+    assert "up to date" in run(["dvc", "status"], project, env).stdout
+    assert client.get_run(killed_run.info.run_id).info.status == "FAILED"
+    assert not client.search_runs([experiment], "attributes.status = 'RUNNING'")
+    assert intact_zip(model) and tarfile.is_tarfile(bento)
+    assert (
+        hashlib.sha256(bento.read_bytes()).hexdigest()
+        == json.loads(info.read_text())["bento_sha256"]
+    )
