@@ -1,5 +1,6 @@
 """Shared fixtures: small generated MNIST-format data and loopback HTTP mirrors."""
 
+import contextlib
 import gzip
 import hashlib
 import http.server
@@ -247,23 +248,19 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 240) -> Non
     pytest.fail(f"{url} not ready after {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def served_bento(
-    pipeline_project: Project, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The exported .bento imported into an empty BentoML home and served with `bentoml serve`
-    from a directory without the project: what a deployment machine does. Yields its URL."""
-    elsewhere = tmp_path_factory.mktemp("deploy")
-    env = dict(pipeline_project.env, BENTOML_HOME=str(elsewhere / "bentoml"))
+@contextlib.contextmanager
+def serving(bento: Path, workdir: Path, env: dict) -> Iterator[str]:
+    """An exported .bento imported into an empty BentoML home under `workdir` and served with
+    `bentoml serve` on 127.0.0.1 from there; yields its URL, stops it afterwards."""
+    env = dict(env, BENTOML_HOME=str(workdir / "bentoml"))
     env.pop("PYTHONPATH", None)
-    info = json.loads((pipeline_project.path / "dist/bento.json").read_text())
-    bento = pipeline_project.path / "dist/digits.bento"
-    run(["bentoml", "import", str(bento.resolve())], elsewhere, env)
+    tag = json.loads(bento.with_name("bento.json").read_text())["bento_tag"]
+    run(["bentoml", "import", str(bento.resolve())], workdir, env)
     port = free_port()
-    log = (elsewhere / "serve.log").open("w")
+    log = (workdir / "serve.log").open("w")
     process = subprocess.Popen(
-        ["bentoml", "serve", info["bento_tag"], "--host", "127.0.0.1", "--port", str(port)],
-        cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -276,3 +273,14 @@ def served_bento(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def served_bento(
+    pipeline_project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The exported .bento served from a directory without the project, with its own BentoML
+    home: what a deployment machine does. Yields its URL."""
+    bento = pipeline_project.path / "dist/digits.bento"
+    with serving(bento, tmp_path_factory.mktemp("deploy"), pipeline_project.env) as url:
+        yield url
