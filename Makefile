@@ -6,13 +6,16 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 INSTALLED := $(VENV)/.installed
 MLFLOW_PORT ?= 5000
+MLFLOW_BACKEND_URI ?= postgresql://mlflow@127.0.0.1:5432/mlflow
+MLFLOW_ARTIFACTS ?= $(CURDIR)/mlflow-server-artifacts
 HOST ?= 127.0.0.1
 PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
 export BENTOML_DO_NOT_TRACK := True
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser pipeline test lint format mlflow-ui serve bento screenshot lock clean \
+.PHONY: help install browser postgres pipeline test lint format mlflow-ui mlflow-server serve \
+	bento screenshot lock clean \
 	bench-accuracy bench-serve bench-load fuzz
 
 help: ## List the commands
@@ -30,7 +33,7 @@ install: $(INSTALLED) ## Create .venv with the locked dependencies and the packa
 pipeline: install ## Set up, then run the whole pipeline (dvc repro)
 	dvc repro
 
-test: install browser ## Set up, then run the whole test suite
+test: install browser postgres ## Set up, then run the whole test suite
 	python -m pytest
 
 browser: ## Install Debian's chromium for the browser tests (apt-get; sudo when not root)
@@ -39,6 +42,11 @@ browser: ## Install Debian's chromium for the browser tests (apt-get; sudo when 
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@$(CHROMIUM) --version
 
+postgres: ## Install Debian's PostgreSQL for the MLflow server test and make mlflow-server
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
 lint: install ## Check style (ruff)
 	ruff check .
 	ruff format --check .
@@ -46,6 +54,10 @@ lint: install ## Check style (ruff)
 format: install ## Reformat the code (ruff)
 	ruff check --fix .
 	ruff format .
+
+mlflow-server: install ## A team MLflow server on 127.0.0.1:MLFLOW_PORT: PostgreSQL store, artifacts apart
+	mlflow server --backend-store-uri $(MLFLOW_BACKEND_URI) \
+	  --artifacts-destination $(MLFLOW_ARTIFACTS) --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 mlflow-ui: install ## Open the MLflow dashboard on http://127.0.0.1:5000 (MLFLOW_PORT overrides)
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT)

@@ -178,12 +178,11 @@ class Project:
         return Path(self.env["BENTOML_HOME"])
 
 
-@pytest.fixture(scope="session")
-def pipeline_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    """The project copied into a new git repository and reproduced with `dvc repro`: small
-    generated data from a loopback mirror, the seed preset for 1 epoch, its own MLflow store and
-    BentoML home."""
-    root = tmp_path_factory.mktemp("pipeline")
+@contextlib.contextmanager
+def reproduced_project(root: Path, **extra_env: str) -> Iterator[Project]:
+    """The project copied into a new git repository under `root` and reproduced with
+    `dvc repro`: small generated data from a loopback mirror, the seed preset for 1 epoch, its
+    own BentoML home and (unless `extra_env` names another) its own MLflow store."""
     hashes = write_mnist_files(root / "mirror", train_count=600, test_count=200)
     project = root / "project"
     copy_project(project)
@@ -212,6 +211,7 @@ def pipeline_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proje
         BENTOML_DO_NOT_TRACK="True",
         GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.com",
         GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.com",
+        **extra_env,
     )  # fmt: skip
     run(["git", "init", "-q", "-b", "main"], project, env)
     run(["git", "add", "-A"], project, env)
@@ -224,6 +224,13 @@ def pipeline_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proje
         server.server.server_close()
 
 
+@pytest.fixture(scope="session")
+def pipeline_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    """The project reproduced once for the session, with its own SQLite MLflow store."""
+    with reproduced_project(tmp_path_factory.mktemp("pipeline")) as project:
+        yield project
+
+
 # --- the packaged bento, served for real ------------------------------------------------------
 
 
@@ -233,14 +240,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
-    """Poll /readyz until it answers 200; fail early if the server process dies."""
+def wait_ready(
+    url: str, process: subprocess.Popen, timeout: float = 240, path: str = "/readyz"
+) -> None:
+    """Poll `path` until it answers 200; fail early if the server process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the server exited with {process.returncode} before it was ready")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
