@@ -71,7 +71,7 @@ def error(status: int, message: str) -> JSONResponse:
 class UploadLimit:
     """ASGI middleware on every route (BentoML's /classify too): reads the request body here,
     refusing it by its declared length or as it streams in once over the size limit (413), or
-    when it does not arrive in time (408), then hands it on whole. Uploads stay in memory."""
+    when it does not arrive in time (408), then hands it on whole from memory."""
 
     def __init__(self, app: Any, max_bytes: int, seconds: float) -> None:
         self.app, self.max_bytes, self.seconds = app, max_bytes, seconds
