@@ -12,8 +12,6 @@ over the run.
 """
 
 import argparse
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 from hostile_uploads import uploads  # noqa: E402
 
-from benchmarks.serve import Server, multipart, photo_400, start  # noqa: E402
+from benchmarks.serve import Server, multipart, packaged_bento, photo_400, start  # noqa: E402
 
 PHOTO_COPIES = 12  # of each of 3 photos: about as many valid requests as hostile ones
 MAX_BODY = 1 << 20  # larger hostile bodies (the 11 MB one) are left to the tests
@@ -123,11 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench-load: needs the `wrk` load generator (Debian package wrk; make bench-load)")
-    info = json.loads((ROOT / "dist/bento.json").read_text())
-    env = {**os.environ, "DIGITS_MODEL": info["bento_model"], "BENTOML_DO_NOT_TRACK": "True"}
-    known = subprocess.run(["bentoml", "get", info["bento_tag"]], env=env, capture_output=True)
-    if known.returncode:
-        subprocess.run(["bentoml", "import", str(ROOT / "dist/digits.bento")], env=env, check=True)
+    info, env = packaged_bento()
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     requests = request_set(args.valid_only)
     lines = []

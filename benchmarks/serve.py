@@ -173,6 +173,18 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def packaged_bento() -> tuple[dict, dict]:
+    """dist/bento.json and the environment to serve it in; the bento is imported into the
+    BentoML store if it is not there yet."""
+    info = json.loads((ROOT / "dist/bento.json").read_text())
+    env = {**os.environ, "DIGITS_MODEL": info["bento_model"], "BENTOML_DO_NOT_TRACK": "True"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    known = subprocess.run(["bentoml", "get", info["bento_tag"]], env=env, capture_output=True)
+    if known.returncode:
+        subprocess.run(["bentoml", "import", str(ROOT / "dist/digits.bento")], env=env, check=True)
+    return info, env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="per measurement")
@@ -181,17 +193,11 @@ def main() -> None:
         "--from-source", action="store_true", help="serve service/ of this checkout, not the bento"
     )
     args = parser.parse_args()
-    info = json.loads((ROOT / "dist/bento.json").read_text())
-    env = {**os.environ, "DIGITS_MODEL": info["bento_model"], "BENTOML_DO_NOT_TRACK": "True"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     if not shutil.which("hey"):
         sys.exit(
             "bench-serve: needs the `hey` load generator (Debian package hey; make bench-serve)"
         )
-    if subprocess.run(
-        ["bentoml", "get", info["bento_tag"]], env=env, capture_output=True
-    ).returncode:
-        subprocess.run(["bentoml", "import", str(ROOT / "dist/digits.bento")], env=env, check=True)
+    info, env = packaged_bento()
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     bodies = {}
     uploads = {

@@ -266,14 +266,21 @@ def serving(bento: Path, workdir: Path, env: dict) -> Iterator[str]:
     tag = json.loads(bento.with_name("bento.json").read_text())["bento_tag"]
     run(["bentoml", "import", str(bento.resolve())], workdir, env)
     port = free_port()
-    log = (workdir / "serve.log").open("w")
+    command = ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)]
+    with running(command, workdir, env, f"http://127.0.0.1:{port}", "/readyz") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running(command: list[str], cwd: Path, env: dict, url: str, ready_path: str) -> Iterator[str]:
+    """A server process, logged to cwd/server.log, yielded once `ready_path` answers 200; the
+    process group is stopped afterwards."""
+    log = (cwd / "server.log").open("w")
     process = subprocess.Popen(
-        ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+        command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
-        wait_ready(url, process)
+        wait_ready(url, process, path=ready_path)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, reproduced_project, serving, synthetic_digits, wait_ready
+from conftest import free_port, reproduced_project, running, serving, synthetic_digits
 from hostile_uploads import encode
 from PIL import Image
 
@@ -66,20 +66,12 @@ def mlflow_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> It
     artifacts = tmp_path_factory.mktemp("artifacts")
     port = free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
-    log = (artifacts.parent / "mlflow-server.log").open("w")
-    process = subprocess.Popen(
-        [str(mlflow), "server", "--backend-store-uri", postgres, "--artifacts-destination",
-         str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    command = [str(mlflow), "server", "--backend-store-uri", postgres,
+               "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1"]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process, path="/health")
+    with running(command, artifacts.parent, dict(os.environ), url, "/health"):
         yield url, artifacts
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(30)
-        log.close()
 
 
 def test_pipeline_logs_and_registers_on_the_team_server_and_the_service_serves_it(
