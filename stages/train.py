@@ -1,4 +1,7 @@
-"""DVC stage train: fit the CNN, save it as .keras, log everything to a new MLflow run."""
+"""DVC stage train: fit the CNN, save it as .keras, log everything to a new MLflow run.
+
+With train.distribute: multi_worker, every machine of TF_CONFIG's cluster runs this; only the
+chief (worker 0) writes files and logs to MLflow, the others train their share and exit."""
 
 import time
 
@@ -6,6 +9,7 @@ import mlflow
 
 from digits.cli import run_stage
 from digits.dataset import load_split
+from digits.distributed import is_chief, strategy_for, train_with
 from digits.files import atomic_path, read_json, write_json, write_text
 from digits.params import load_params
 from digits.paths import (
@@ -24,20 +28,28 @@ from digits.tracking import (
     use_experiment,
     write_run_file,
 )
-from digits.train import history_csv, recipe, recipe_params, train_model
+from digits.train import history_csv, recipe, recipe_params
 
 
 def main() -> None:
     params = load_params("train")
     config = recipe(params)
+    strategy = strategy_for(params["distribute"])  # before any TensorFlow work
     x_train, y_train = load_split(split_file("train"))
     x_val, y_val = load_split(split_file("val"))
+    if not is_chief(strategy):
+        train_with(strategy, x_train, y_train, x_val, y_val, config)
+        print("train: this worker's share is done; the chief writes the model and the run")
+        return
     source = read_json(DATA_STATS_FILE)["source"]
     use_experiment(load_params("mlflow")["experiment_name"])
     with tracked_run() as run:
         print(f"train: MLflow run {run.info.run_id}; {len(y_train)} train, {len(y_val)} val images")
         mlflow.log_params(recipe_params(params))
-        mlflow.log_params({"data_digest": source["digest"], "train_size": len(y_train)})
+        replicas = strategy.num_replicas_in_sync if strategy else 1
+        mlflow.log_params(
+            {"data_digest": source["digest"], "train_size": len(y_train), "replicas": replicas}
+        )
         mlflow.set_tags(
             {
                 "git_commit": git_commit(),
@@ -46,7 +58,7 @@ def main() -> None:
             }
         )
         started = time.perf_counter()
-        trained = train_model(x_train, y_train, x_val, y_val, config, [EpochLogger()])
+        trained = train_with(strategy, x_train, y_train, x_val, y_val, config, [EpochLogger()])
         best = trained.best_epoch
         summary = {
             "best_epoch": best,

@@ -61,7 +61,7 @@ def recipe(params: dict) -> TrainConfig:
 
 def recipe_params(params: dict) -> dict[str, object]:
     """The train section as flat MLflow params: seed, preset and the preset's settings."""
-    flat: dict[str, object] = {"seed": params["seed"], "preset": params["preset"]}
+    flat: dict[str, object] = {key: params[key] for key in ("seed", "preset", "distribute")}
     for key, value in params["presets"][params["preset"]].items():
         if isinstance(value, dict):
             flat |= {f"{key}.{name}": inner for name, inner in value.items()}
@@ -80,7 +80,7 @@ def _one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return x, tf.one_hot(y, NUM_CLASSES)
 
 
-def _training_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:
+def training_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:
     """Endless seeded shuffled batches (one epoch = ceil(N / batch) steps), augmented per step."""
     dataset = (
         tf.data.Dataset.from_tensor_slices((x, y))
@@ -132,11 +132,24 @@ class KeepBest(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
-def _build(config: TrainConfig) -> keras.Model:
-    return build_model(
-        config.conv_filters, config.kernel_size, config.dense_units,
-        config.architecture, config.dropout,
-    )  # fmt: skip
+def build_for(config: TrainConfig, precision: str | None = None) -> keras.Model:
+    """The model of `config`, computing in `precision` (default: the config's)."""
+    keras.mixed_precision.set_global_policy(precision or config.precision)
+    try:
+        return build_model(
+            config.conv_filters, config.kernel_size, config.dense_units,
+            config.architecture, config.dropout,
+        )  # fmt: skip
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def optimizer_for(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    return keras.optimizers.Adam(learning_rate=_learning_rate(config, steps_per_epoch))
+
+
+def validation_batches(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(1000).map(_one_hot)
 
 
 @dataclass(frozen=True)
@@ -157,29 +170,24 @@ def train_model(
     """Build, compile and fit the model; keep its best epoch on the validation split."""
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
-    keras.mixed_precision.set_global_policy(config.precision)
-    try:
-        model = _build(config)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    model = build_for(config)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=_learning_rate(config, steps_per_epoch)),
+        optimizer=optimizer_for(config, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
     keep_best = KeepBest()
-    validation = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(1000).map(_one_hot)
     history = model.fit(
-        _training_batches(x_train, y_train, config),
+        training_batches(x_train, y_train, config),
         steps_per_epoch=steps_per_epoch,
-        validation_data=validation,
+        validation_data=validation_batches(x_val, y_val),
         epochs=config.epochs,
         callbacks=[*callbacks, keep_best],
         shuffle=False,  # the dataset is already shuffled, seeded, each epoch
         verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in logs, a bar in a terminal
     )
     if config.precision != "float32":  # serve in float32: same weights, no bfloat16 rounding
-        trained, model = model, _build(config)
+        trained, model = model, build_for(config, "float32")
         model.set_weights(trained.get_weights())
     history_lists = {key: [float(v) for v in history.history[key]] for key in HISTORY_KEYS}
     return Trained(model, history_lists, keep_best.best_epoch)
