@@ -14,7 +14,7 @@ CHROMIUM := /usr/bin/chromium
 export BENTOML_DO_NOT_TRACK := True
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser postgres pipeline test lint format mlflow-ui mlflow-server serve \
+.PHONY: help install browser postgres haproxy load-balancer pipeline test lint format mlflow-ui mlflow-server serve \
 	bento screenshot lock clean \
 	bench-accuracy bench-serve bench-load fuzz
 
@@ -33,7 +33,7 @@ install: $(INSTALLED) ## Create .venv with the locked dependencies and the packa
 pipeline: install ## Set up, then run the whole pipeline (dvc repro)
 	dvc repro
 
-test: install browser postgres ## Set up, then run the whole test suite
+test: install browser postgres haproxy ## Set up, then run the whole test suite
 	python -m pytest
 
 browser: ## Install Debian's chromium for the browser tests (apt-get; sudo when not root)
@@ -46,6 +46,11 @@ postgres: ## Install Debian's PostgreSQL for the MLflow server test and make mlf
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+haproxy: ## Install Debian's HAProxy for make load-balancer and its test
+	@command -v haproxy >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq haproxy >/dev/null; }
 
 lint: install ## Check style (ruff)
 	ruff check .
@@ -68,6 +73,9 @@ serve: install ## Serve the latest packaged bento on http://127.0.0.1:3000 (PORT
 	bentoml get $$tag >/dev/null 2>&1 || bentoml import $(CURDIR)/dist/digits.bento; \
 	echo "serving $$tag: http://$(HOST):$(PORT)/ui"; \
 	exec bentoml serve $$tag --host $(HOST) --port $(PORT)
+
+load-balancer: haproxy ## HAProxy on 127.0.0.1:3000 in front of instances on :3001, :3002 (service/haproxy.cfg)
+	exec haproxy -db -f service/haproxy.cfg
 
 bench-accuracy: install ## Default recipe vs seed preset, full pipeline on real MNIST (MNIST_MIRROR)
 	python benchmarks/accuracy.py

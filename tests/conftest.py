@@ -283,7 +283,8 @@ def running(command: list[str], cwd: Path, env: dict, url: str, ready_path: str)
         wait_ready(url, process, path=ready_path)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # unless the test killed it already
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
