@@ -6,10 +6,12 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import keras
 import numpy as np
+import psutil
 import pytest
 from conftest import Project, synthetic_digits
 from hostile_uploads import Upload, uploads
@@ -134,6 +136,29 @@ def test_blank_image_is_answered_as_uncertain_with_no_digit(client: httpx.Client
     files = [("images", ("blank.png", blank)), ("images", ("d.png", DIGITS[0]))]
     batch = client.post("/predict_batch", files=files).json()["predictions"]
     assert batch[0]["digit"] is None and batch[1]["digit"] is not None
+
+
+def test_the_default_two_worker_processes_share_the_port(served_bento: str) -> None:
+    port = httpx.URL(served_bento).port
+    [listener] = {
+        connection.pid
+        for connection in psutil.net_connections("tcp")
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+    }  # one per socket: psutil names a single owner of a shared socket
+    workers = psutil.Process(listener).parent().children()
+    assert len(workers) == 2  # DIGITS_WORKERS' default, each process with its own model
+    for worker in workers:
+        assert any(
+            connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+            for connection in worker.net_connections("tcp")
+        ), worker.cmdline()
+
+    def predict(data: bytes) -> int:
+        upload = {"image": ("digit.png", data, "image/png")}
+        return httpx.post(f"{served_bento}/predict", files=upload, timeout=60).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(predict, DIGITS * 4)) == {200}
 
 
 def test_wrong_method_is_a_4xx(client: httpx.Client) -> None:
