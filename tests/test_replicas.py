@@ -1,6 +1,6 @@
 """Several instances of the service behind one address: HAProxy (Debian's package, `make
 haproxy`) with service/haproxy.cfg in front of two real `bentoml serve` of the exported bento.
-Requests spread over both, and keep being answered when one instance stops."""
+Requests spread over both, and keep being answered when one instance crashes."""
 
 import contextlib
 import csv
@@ -46,7 +46,7 @@ def crash_instance(address: str) -> None:
         process.kill()
 
 
-def test_two_instances_behind_haproxy_share_requests_and_survive_one_stopping(
+def test_two_instances_behind_haproxy_share_requests_and_survive_one_crashing(
     pipeline_project: Project, tmp_path: Path
 ) -> None:
     haproxy = shutil.which("haproxy")
