@@ -14,8 +14,8 @@ CHROMIUM := /usr/bin/chromium
 export BENTOML_DO_NOT_TRACK := True
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser postgres haproxy load-balancer pipeline test lint format mlflow-ui mlflow-server serve \
-	bento screenshot lock clean \
+.PHONY: help install browser postgres haproxy load-balancer pipeline test lint format \
+	mlflow-ui mlflow-server serve bento screenshot lock clean \
 	bench-accuracy bench-serve bench-load fuzz
 
 help: ## List the commands

@@ -60,7 +60,7 @@ def recipe(params: dict) -> TrainConfig:
 
 
 def recipe_params(params: dict) -> dict[str, object]:
-    """The train section as flat MLflow params: seed, preset and the preset's settings."""
+    """The train section as flat MLflow params: seed, preset, distribute, the preset's settings."""
     flat: dict[str, object] = {key: params[key] for key in ("seed", "preset", "distribute")}
     for key, value in params["presets"][params["preset"]].items():
         if isinstance(value, dict):
