@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 import yaml
 
@@ -238,6 +239,17 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def listening_on(port: int) -> psutil.Process:
+    """The process psutil names as the owner of the socket listening on `port` (one,
+    even when several processes share the socket, as BentoML's workers do)."""
+    [pid] = {
+        connection.pid
+        for connection in psutil.net_connections("tcp")
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+    }
+    return psutil.Process(pid)
 
 
 def wait_ready(

@@ -95,9 +95,8 @@ def test_two_workers_train_and_only_the_chief_writes(
     assert "the chief writes the model" in (tmp_path / "worker.log").read_text()
     assert not any((machines["worker"] / output).exists() for output in WORKER_OUTPUTS)
 
-    [record] = MlflowClient(store).search_runs(
-        [MlflowClient(store).get_experiment_by_name("mnist-cnn").experiment_id]
-    )
+    client = MlflowClient(store)
+    [record] = client.search_runs([client.get_experiment_by_name("mnist-cnn").experiment_id])
     assert record.info.status == "FINISHED"
     assert record.data.params["distribute"] == "multi_worker"
     assert record.data.params["replicas"] == "2"

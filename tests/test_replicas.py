@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
-from conftest import PROJECT_ROOT, Project, free_port, running, serving
+from conftest import PROJECT_ROOT, Project, free_port, listening_on, running, serving
 from hostile_uploads import digit, encode
 
 pytestmark = pytest.mark.integration
@@ -35,13 +34,7 @@ def wait_for_status(stats_url: str, server: str, status: str, timeout: float = 2
 def crash_instance(address: str) -> None:
     """SIGKILL a `bentoml serve` instance, as a machine failure would: the worker listening on
     host:port and its supervisor (which would otherwise start a new worker), at once."""
-    port = int(address.rpartition(":")[2])
-    [worker] = {
-        psutil.Process(connection.pid)
-        for connection in psutil.net_connections("tcp")
-        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
-    }
-    supervisor = worker.parent()
+    supervisor = listening_on(int(address.rpartition(":")[2])).parent()
     for process in (supervisor, *supervisor.children(recursive=True)):
         process.kill()
 

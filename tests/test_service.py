@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import psutil
 import pytest
-from conftest import Project, synthetic_digits
+from conftest import Project, listening_on, synthetic_digits
 from hostile_uploads import Upload, uploads
 from PIL import Image
 
@@ -140,12 +140,7 @@ def test_blank_image_is_answered_as_uncertain_with_no_digit(client: httpx.Client
 
 def test_the_default_two_worker_processes_share_the_port(served_bento: str) -> None:
     port = httpx.URL(served_bento).port
-    [listener] = {
-        connection.pid
-        for connection in psutil.net_connections("tcp")
-        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
-    }  # one per socket: psutil names a single owner of a shared socket
-    workers = psutil.Process(listener).parent().children()
+    workers = listening_on(port).parent().children()
     assert len(workers) == 2  # DIGITS_WORKERS' default, each process with its own model
     for worker in workers:
         assert any(
