@@ -11,11 +11,13 @@ MLFLOW_ARTIFACTS ?= $(CURDIR)/mlflow-server-artifacts
 HOST ?= 127.0.0.1
 PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
+PLOTS_TEMPLATE := node_modules/digits-plots.html
 export BENTOML_DO_NOT_TRACK := True
 
 .DEFAULT_GOAL := help
 .PHONY: help install browser postgres haproxy load-balancer pipeline test lint format \
-	mlflow-ui mlflow-server serve bento screenshot lock clean \
+	mlflow-ui mlflow-server serve bento champion promote rollback plots plots-setup screenshot \
+	lock clean \
 	bench-accuracy bench-serve bench-load fuzz
 
 help: ## List the commands
@@ -33,7 +35,7 @@ install: $(INSTALLED) ## Create .venv with the locked dependencies and the packa
 pipeline: install ## Set up, then run the whole pipeline (dvc repro)
 	dvc repro
 
-test: install browser postgres haproxy ## Set up, then run the whole test suite
+test: install browser postgres haproxy plots-setup ## Set up, then run the whole test suite
 	python -m pytest
 
 browser: ## Install Debian's chromium for the browser tests (apt-get; sudo when not root)
@@ -52,6 +54,16 @@ haproxy: ## Install Debian's HAProxy for make load-balancer and its test
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq haproxy >/dev/null; }
 
+$(PLOTS_TEMPLATE): package-lock.json $(INSTALLED)
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	python -m digits.plots_page node_modules $@
+	dvc config --local plots.html_template ../$@  # relative to .dvc/
+
+plots-setup: $(PLOTS_TEMPLATE) ## Vega from npm (package-lock.json) for dvc plots show offline
+
+plots: plots-setup ## dvc plots show, with no internet: open dvc_plots/index.html
+	dvc plots show
+
 lint: install ## Check style (ruff)
 	ruff check .
 	ruff format --check .
@@ -65,14 +77,23 @@ mlflow-server: install ## A team MLflow server on 127.0.0.1:MLFLOW_PORT: Postgre
 	  --artifacts-destination $(MLFLOW_ARTIFACTS) --host 127.0.0.1 --port $(MLFLOW_PORT)
 
 mlflow-ui: install ## Open the MLflow dashboard on http://127.0.0.1:5000 (MLFLOW_PORT overrides)
+	python -m digits.local_store
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(MLFLOW_PORT)
 
-serve: install ## Serve the latest packaged bento on http://127.0.0.1:3000 (PORT, HOST override)
-	@test -f dist/bento.json || { echo "no packaged model: run make pipeline (or dvc pull)"; exit 1; }
-	@tag=$$(python -c "import json; print(json.load(open('dist/bento.json'))['bento_tag'])"); \
-	bentoml get $$tag >/dev/null 2>&1 || bentoml import $(CURDIR)/dist/digits.bento; \
+serve: install ## Serve the champion's bento on http://127.0.0.1:3000 (BENTO=<tag>, PORT, HOST override)
+	@tag=$${BENTO:-$$(PYTHONPATH=src python -m digits.lifecycle bento)} || exit 1; \
 	echo "serving $$tag: http://$(HOST):$(PORT)/ui"; \
 	exec bentoml serve $$tag --host $(HOST) --port $(PORT)
+
+champion: install ## Show the champion model version and the history of its alias
+	@PYTHONPATH=src python -m digits.lifecycle show
+
+promote: install ## Make VERSION the champion by hand: make promote VERSION=3 REASON="why"
+	@test -n "$(VERSION)" -a -n "$(REASON)" || { echo 'usage: make promote VERSION=n REASON="why"'; exit 2; }
+	@PYTHONPATH=src python -m digits.lifecycle promote "$(VERSION)" --reason "$(REASON)"
+
+rollback: install ## Move the champion back to the one before it (REASON="why" optional)
+	@PYTHONPATH=src python -m digits.lifecycle rollback --reason "$${REASON:-rolled back by hand}"
 
 load-balancer: haproxy ## HAProxy on 127.0.0.1:3000 in front of instances on :3001, :3002 (service/haproxy.cfg)
 	exec haproxy -db -f service/haproxy.cfg

@@ -17,11 +17,11 @@ from digits.serving import answer
 
 @bentoml.service
 class NaiveDigits:
-    bento_model = bentoml.models.BentoModel(os.environ.get("DIGITS_MODEL", "mnist-cnn:latest"))
+    bento_model = bentoml.models.BentoModel(os.environ["DIGITS_MODEL"])  # set by serve.py
 
     def __init__(self) -> None:
         self.model = keras.models.load_model(
-            self.bento_model.path_of("mlflow_model/data/model.keras")
+            self.bento_model.path_of("mlflow_model/artifacts/model.keras")
         )
 
     @bentoml.api

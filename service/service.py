@@ -10,6 +10,7 @@ BentoML adds /classify (the batched model call, MNIST-style arrays), /livez, /re
 """
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,33 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from threadpoolctl import threadpool_limits
 
-from digits.images import (
-    BlankImageError,
-    ImageError,
-    UnsupportedFormatError,
-    pixel_count,
-    to_mnist,
+from digits.images import BlankImageError, pixel_count
+from digits.serving import (
+    UNCERTAIN_BELOW,
+    DigitClassifier,
+    UnreadableImage,
+    answer,
+    blank_answer,
+    png_base64,
+    read_image,
 )
-from digits.serving import UNCERTAIN_BELOW, DigitClassifier, answer, blank_answer, png_base64
 
-MODEL_TAG = os.environ.get("DIGITS_MODEL", "mnist-cnn:latest")
+# A bento serves the model it was built for: the package stage writes its tag here. Served
+# from source (tests, benchmarks), DIGITS_MODEL names a model of the BentoML store.
+PINNED_MODEL = Path(__file__).with_name("pinned_model.json")
+
+
+def model_tag() -> str:
+    if PINNED_MODEL.exists():
+        return json.loads(PINNED_MODEL.read_text())["tag"]
+    if tag := os.environ.get("DIGITS_MODEL"):
+        return tag
+    raise RuntimeError(
+        "no model to serve: serve a bento built by the package stage (make serve), or set"
+        " DIGITS_MODEL to a model tag of the BentoML store (bentoml models list)"
+    )
+
+
 MAX_UPLOAD_BYTES = int(os.environ.get("DIGITS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
 MAX_PIXELS = int(os.environ.get("DIGITS_MAX_PIXELS", 40_000_000))
 MAX_BATCH_IMAGES = int(os.environ.get("DIGITS_MAX_BATCH_IMAGES", 64))
@@ -137,13 +155,11 @@ def prepare(data: bytes) -> np.ndarray | dict:
     """Image bytes -> (28, 28) MNIST-style pixels, or the final answer for a blank image (no
     digit, uncertain: not an error); unreadable images are a 4xx."""
     try:
-        return to_mnist(data, MAX_PIXELS).pixels
+        return read_image(data, MAX_PIXELS)
     except BlankImageError as blank:
         return blank_answer(str(blank))
-    except UnsupportedFormatError as failure:
-        raise BadRequest(415, str(failure)) from failure
-    except ImageError as failure:
-        raise BadRequest(400, str(failure)) from failure
+    except UnreadableImage as failure:
+        raise BadRequest(failure.status, str(failure)) from failure
 
 
 def prepare_or_answer(data: bytes) -> np.ndarray | dict:
@@ -167,7 +183,7 @@ def prepare_or_answer(data: bytes) -> np.ndarray | dict:
     runner_connection={"max_requests": 10**9, "max_age": 1e9},
 )
 class DigitRecognizer:
-    bento_model = bentoml.models.BentoModel(MODEL_TAG)
+    bento_model = bentoml.models.BentoModel(model_tag())
 
     def __init__(self) -> None:
         # The preprocessing's matrix products are small: split over BLAS threads they only
@@ -175,7 +191,7 @@ class DigitRecognizer:
         threadpool_limits(1, user_api="blas")
         self.computing = 0  # single-image requests of this worker in their CPU work
         self.classifier = DigitClassifier(
-            self.bento_model.path_of("mlflow_model/data/model.keras"), THREADS
+            self.bento_model.path_of("mlflow_model/artifacts/model.keras"), THREADS
         )
         self.model_info = {"tag": str(self.bento_model.tag), **self.bento_model.info.labels}
 

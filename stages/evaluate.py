@@ -2,26 +2,24 @@
 
 import json
 
-import keras
 import mlflow
-import numpy as np
 
 from digits.cli import StageError, run_stage
 from digits.dataset import load_split
 from digits.evaluate import (
     confusion_csv,
     confusion_matrix,
+    evaluate_model,
+    evaluation_digest,
     most_confident_mistakes,
-    non_digit_scores,
     per_class_scores,
-    score_predictions,
-    wild_scores,
 )
-from digits.files import write_json, write_text
+from digits.files import read_json, write_json, write_text
 from digits.params import load_params
 from digits.paths import (
     CONFUSION_FILE,
     CONFUSION_PNG,
+    DATA_STATS_FILE,
     METRICS_FILE,
     MISCLASSIFIED_PNG,
     MODEL_FILE,
@@ -30,8 +28,8 @@ from digits.paths import (
     split_file,
 )
 from digits.plots import plot_confusion, plot_mistakes
-from digits.serving import UNCERTAIN_BELOW
-from digits.tracking import read_run_id, tracked_run, use_experiment
+from digits.serving import UNCERTAIN_BELOW, DigitClassifier
+from digits.tracking import EVALUATION_TAG, read_run_id, tracked_run, use_experiment
 
 
 def main() -> None:
@@ -39,17 +37,12 @@ def main() -> None:
     images, labels = load_split(split_file("test"))
     if not MODEL_FILE.exists():
         raise StageError(f"{MODEL_FILE} is missing; run `dvc repro train` first")
-    model = keras.models.load_model(MODEL_FILE)
-    probabilities = model.predict(images, batch_size=1000, verbose=0)
+    classifier = DigitClassifier(MODEL_FILE)  # the model as the service calls it
+    metrics, probabilities = evaluate_model(
+        classifier.probabilities, images, labels, params, UNCERTAIN_BELOW
+    )
+    data_digest = read_json(DATA_STATS_FILE)["source"]["digest"]
     predicted = probabilities.argmax(axis=1)
-    metrics = score_predictions(probabilities, labels)
-
-    def classify(pixels: np.ndarray) -> np.ndarray:
-        return model.predict(pixels[..., None], batch_size=1000, verbose=0)
-
-    wild, seed = params["wild_per_style"], params["wild_seed"]
-    metrics |= wild_scores(classify, images, labels, wild, seed, UNCERTAIN_BELOW)
-    metrics |= non_digit_scores(classify, params["non_digits"], seed, UNCERTAIN_BELOW)
     confusion = confusion_matrix(labels, predicted)
     per_class = per_class_scores(confusion)
     write_json(METRICS_FILE, metrics)
@@ -61,7 +54,8 @@ def main() -> None:
 
     passed = metrics["test_accuracy"] >= params["min_accuracy"]
     use_experiment(load_params("mlflow")["experiment_name"])
-    with tracked_run(read_run_id(RUN_FILE)):
+    run_id = read_run_id(RUN_FILE)
+    with tracked_run(run_id):
         mlflow.log_metrics(metrics)
         for scores in per_class:
             digit = scores["digit"]
@@ -71,12 +65,13 @@ def main() -> None:
         for artifact in (METRICS_FILE, PER_CLASS_FILE, CONFUSION_PNG, MISCLASSIFIED_PNG):
             mlflow.log_artifact(str(artifact), "evaluation")
         mlflow.set_tag("evaluate_gate", "passed" if passed else "failed")
+        mlflow.set_tag(EVALUATION_TAG, evaluation_digest(params, data_digest, UNCERTAIN_BELOW))
     print(f"evaluate: {json.dumps(metrics)}")
     if not passed:
         raise StageError(
             f"test_accuracy {metrics['test_accuracy']:.4f} is below evaluate.min_accuracy"
             f" {params['min_accuracy']}; the model is not good enough to package."
-            f" Metrics are in {METRICS_FILE}."
+            f" Its scores stay in MLflow run {run_id} (make mlflow-ui)."
         )
     print(f"evaluate: passed the gate (test_accuracy >= {params['min_accuracy']})")
 

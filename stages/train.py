@@ -6,15 +6,17 @@ chief (worker 0) writes files and logs to MLflow, the others train their share a
 import time
 
 import mlflow
+from dvclive import Live
+from dvclive.keras import DVCLiveCallback
 
 from digits.cli import run_stage
 from digits.dataset import load_split
 from digits.distributed import is_chief, strategy_for, train_with
-from digits.files import atomic_path, read_json, write_json, write_text
+from digits.files import atomic_path, read_json, write_json
 from digits.params import load_params
 from digits.paths import (
     DATA_STATS_FILE,
-    HISTORY_FILE,
+    LIVE_DIR,
     MODEL_FILE,
     RUN_FILE,
     TRAIN_METRICS_FILE,
@@ -28,7 +30,7 @@ from digits.tracking import (
     use_experiment,
     write_run_file,
 )
-from digits.train import history_csv, recipe, recipe_params
+from digits.train import recipe, recipe_params
 
 
 def main() -> None:
@@ -58,7 +60,11 @@ def main() -> None:
             }
         )
         started = time.perf_counter()
-        trained = train_with(strategy, x_train, y_train, x_val, y_val, config, [EpochLogger()])
+        # DVCLive shows each epoch to `dvc exp show` and `dvc plots` while training runs; the
+        # outputs are declared in dvc.yaml, so it writes no dvc.yaml, report or experiment.
+        live = Live(str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None)
+        callbacks = [EpochLogger(), DVCLiveCallback(live=live)]
+        trained = train_with(strategy, x_train, y_train, x_val, y_val, config, callbacks)
         best = trained.best_epoch
         summary = {
             "best_epoch": best,
@@ -69,7 +75,6 @@ def main() -> None:
         write_json(TRAIN_METRICS_FILE, summary)
         with atomic_path(MODEL_FILE) as part:
             trained.model.save(part)
-        write_text(HISTORY_FILE, history_csv(trained.history))
         log_keras_model(trained.model, x_val[:8])
         write_run_file(RUN_FILE, run)
     print(

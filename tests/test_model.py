@@ -6,7 +6,7 @@ from digits.augment import AugmentConfig
 from digits.dataset import to_model_input
 from digits.model import build_model
 from digits.params import load_params
-from digits.train import HISTORY_KEYS, TrainConfig, history_csv, recipe, recipe_params, train_model
+from digits.train import HISTORY_KEYS, TrainConfig, recipe, recipe_params, train_model
 
 SMALL = TrainConfig(seed=3, epochs=2, batch_size=32, conv_filters=(4, 8), dense_units=16)
 # The default recipe's features, on a tiny network: BN blocks, dropout, augmentation, cosine
@@ -106,12 +106,3 @@ def test_the_model_keeps_its_best_validation_epoch_in_float32() -> None:
     predicted = trained.model(x[192:], training=False).numpy().argmax(axis=1)
     best = trained.history["val_accuracy"][trained.best_epoch - 1]
     assert np.mean(predicted == labels[192:]) == pytest.approx(best, abs=1e-6)
-
-
-def test_history_csv_has_one_row_per_epoch() -> None:
-    history = {key: [0.5, 0.25] for key in HISTORY_KEYS}
-    assert history_csv(history).splitlines() == [
-        "epoch,loss,accuracy,val_loss,val_accuracy",
-        "1,0.500000,0.500000,0.500000,0.500000",
-        "2,0.250000,0.250000,0.250000,0.250000",
-    ]

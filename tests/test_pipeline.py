@@ -81,13 +81,16 @@ def test_mlflow_holds_the_run_with_params_metrics_and_model(
     assert "evaluation/confusion_matrix.png" in artifacts
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    (logged,) = mlflow.search_logged_models(
+    logged = mlflow.search_logged_models(
         experiment_ids=[experiment.experiment_id], output_format="list"
     )
-    assert logged.source_run_id == run_id
-    model = mlflow.keras.load_model(f"models:/{logged.model_id}")
+    by_name = {model.name: model for model in logged}
+    assert set(by_name) == {"model", "image_model"}  # train's Keras model, package's image model
+    assert {model.source_run_id for model in logged} == {run_id}
+    model = mlflow.keras.load_model(f"models:/{by_name['model'].model_id}")
     assert model.output_shape == (None, 10)
-    assert logged.model_id in {m.model_id for m in client.get_run(run_id).outputs.model_outputs}
+    outputs = {m.model_id for m in client.get_run(run_id).outputs.model_outputs}
+    assert {model.model_id for model in logged} <= outputs
 
 
 def test_package_registers_the_champion_and_exports_a_bento(pipeline_project: Project) -> None:
@@ -98,6 +101,13 @@ def test_package_registers_the_champion_and_exports_a_bento(pipeline_project: Pr
     champion = client.get_model_version_by_alias("mnist-cnn", "champion")
     assert champion.run_id == run_id and info["mlflow_run_id"] == run_id
     assert int(champion.version) == info["mlflow_version"]
+    assert info["promoted"] and info["promotion_reason"] == "there is no champion yet"
+    assert champion.tags["promotion.decision"] == "promoted"
+    assert champion.tags["bento_tag"] == info["bento_tag"]
+    # The logged image model knows its registered version (the UI's "registered" link).
+    model_id = champion.source.removeprefix("models:/")
+    links = json.loads(client.get_logged_model(model_id).tags["mlflow.modelVersions"])
+    assert links == [{"name": "mnist-cnn", "version": int(champion.version)}]
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert float(champion.tags["test_accuracy"]) == metrics["test_accuracy"]
     assert info["bento_tag"].startswith("digits:")
@@ -147,7 +157,13 @@ def test_gate_fails_evaluate_below_min_accuracy(pipeline_project: Project) -> No
         check=False,
     )
     assert result.returncode != 0
-    assert "is below evaluate.min_accuracy 1.01" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "is below evaluate.min_accuracy 1.01" in output
+    # The temporary workspace is gone; the run it names keeps the scores.
+    run_id = output.split("Its scores stay in MLflow run ", 1)[1].split()[0]
+    failed = mlflow_client(project).get_run(run_id)
+    assert failed.data.tags["evaluate_gate"] == "failed"
+    assert "test_accuracy" in failed.data.metrics
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 600) -> object:

@@ -1,12 +1,17 @@
 """Test-set metrics: accuracy, loss, per-class precision/recall/F1, confusion, worst mistakes."""
 
+import hashlib
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from digits.idx import NUM_CLASSES
 from digits.images import FRAME_SIDE, ImageError, to_mnist
 from digits.wild import make_non_digit_set, make_wild_set
+
+Classify = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) pixels -> (N, 10) probabilities
 
 
 def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -80,7 +85,7 @@ def _read_images(datas: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _answers(
-    classify: Callable[[np.ndarray], np.ndarray], datas: list[bytes], uncertain_below: float
+    classify: Classify, datas: list[bytes], uncertain_below: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per image, the digit the service names (-1 for none) and whether it flags it uncertain."""
     pixels, readable = _read_images(datas)
@@ -103,7 +108,7 @@ def _mean_by(groups: list[str], values: np.ndarray, prefix: str) -> dict[str, fl
 
 
 def wild_scores(
-    classify: Callable[[np.ndarray], np.ndarray],
+    classify: Classify,
     images: np.ndarray,
     labels: np.ndarray,
     per_style: int,
@@ -124,13 +129,40 @@ def wild_scores(
 
 
 def non_digit_scores(
-    classify: Callable[[np.ndarray], np.ndarray], count: int, seed: int, uncertain_below: float
+    classify: Classify, count: int, seed: int, uncertain_below: float
 ) -> dict[str, float]:
     """The share of images showing no digit (letters, photos of nothing) that the service
     flags uncertain instead of naming a digit: overall and per kind."""
     samples = make_non_digit_set(count, seed)
     _, uncertain = _answers(classify, [data for _, _, data in samples], uncertain_below)
     return _mean_by([kind for kind, _, _ in samples], uncertain, "non_digit_flagged")
+
+
+# Evaluate knobs that change no score: the gate's threshold and the gallery's length.
+NOT_SCORED = ("min_accuracy", "gallery_size")
+
+
+def evaluate_model(
+    classify: Classify, images: np.ndarray, labels: np.ndarray, params: dict, uncertain_below: float
+) -> tuple[dict[str, float], np.ndarray]:
+    """Every score of metrics.json for one model, and its test-set probabilities: what the
+    evaluate stage reports and what promotion compares, for a new model and a champion alike."""
+    probabilities = classify(images)
+    metrics = score_predictions(probabilities, labels)
+    wild, seed = params["wild_per_style"], params["wild_seed"]
+    metrics |= wild_scores(classify, images, labels, wild, seed, uncertain_below)
+    metrics |= non_digit_scores(classify, params["non_digits"], seed, uncertain_below)
+    return metrics, probabilities
+
+
+def evaluation_digest(params: dict, data_digest: str, uncertain_below: float) -> str:
+    """What makes two models' scores comparable: the same data, the same evaluate knobs, the
+    same realistic-image generator and uncertain rule. Promotion compares scores directly only
+    when this matches, and scores the champion again otherwise."""
+    scored = {key: value for key, value in params.items() if key not in NOT_SCORED}
+    generator = Path(__file__).with_name("wild.py").read_bytes()
+    identity = json.dumps([scored, data_digest, uncertain_below], sort_keys=True).encode()
+    return hashlib.sha256(identity + hashlib.sha256(generator).digest()).hexdigest()
 
 
 def most_confident_mistakes(

@@ -1,6 +1,7 @@
 """From a registered MLflow model version to a deployable bento: import, build, export."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -18,10 +19,13 @@ def bentoml_env() -> dict[str, str]:
 # What bentofile.yaml draws on. Building from a clean copy keeps anything else out of the bento
 # and works inside `dvc exp run --temp` workspaces (under .dvc/), where BentoML refuses to read.
 BUILD_INPUTS = ("bentofile.yaml", "requirements.lock", "service", "src/digits")
+# Written into the build: the BentoML model the bento serves (read by service/service.py).
+PINNED_MODEL = Path("service/pinned_model.json")
 
 
-def build_bento(project_root: Path) -> str:
-    """`bentoml build` with the project's bentofile.yaml; return the new bento's tag."""
+def build_bento(project_root: Path, model_tag: str) -> str:
+    """`bentoml build` with the project's bentofile.yaml, pinned to the BentoML model
+    `model_tag`; return the new bento's tag."""
     with tempfile.TemporaryDirectory(prefix="digits-bento-") as context_name:
         context = Path(context_name)
         for name in BUILD_INPUTS:
@@ -30,6 +34,7 @@ def build_bento(project_root: Path) -> str:
                 shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(source, target)
+        (context / PINNED_MODEL).write_text(json.dumps({"tag": model_tag}) + "\n")
         result = _bentoml(["build", "--output", "tag", str(context)], context)
     tags = [line.split("__tag__:", 1)[1] for line in result.splitlines() if "__tag__:" in line]
     if not tags:

@@ -17,7 +17,7 @@ RUN_FILE = MODEL_DIR / "mlflow_run.json"
 
 REPORTS_DIR = PROJECT_ROOT / "reports"
 DATA_STATS_FILE = REPORTS_DIR / "data_stats.json"
-HISTORY_FILE = REPORTS_DIR / "history.csv"
+LIVE_DIR = REPORTS_DIR / "live"  # DVCLive: metrics.json and plots/metrics/{train,eval}/*.tsv
 TRAIN_METRICS_FILE = REPORTS_DIR / "train.json"
 METRICS_FILE = REPORTS_DIR / "metrics.json"
 PER_CLASS_FILE = REPORTS_DIR / "per_class.json"

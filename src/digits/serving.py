@@ -12,7 +12,14 @@ import tensorflow as tf
 from PIL import Image
 
 from digits.idx import NUM_CLASSES
-from digits.images import FRAME_SIDE
+from digits.images import (
+    FRAME_SIDE,
+    MAX_PIXELS,
+    BlankImageError,
+    ImageError,
+    UnsupportedFormatError,
+    to_mnist,
+)
 
 
 class DigitClassifier:
@@ -118,3 +125,46 @@ def blank_answer(reason: str) -> dict:
         "uncertain": True,
         "reason": reason,
     }
+
+
+class UnreadableImage(ImageError):
+    """An image that cannot be read, with the HTTP status that says why (400, or 415 for a
+    format we do not read)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Image bytes -> (28, 28) MNIST-style pixels; BlankImageError for an image with nothing on
+    it (an answer, not an error), UnreadableImage when the bytes cannot be read."""
+    try:
+        return to_mnist(data, max_pixels).pixels
+    except BlankImageError:
+        raise
+    except UnsupportedFormatError as failure:
+        raise UnreadableImage(str(failure), 415) from failure
+    except ImageError as failure:
+        raise UnreadableImage(str(failure), 400) from failure
+
+
+def answer_images(
+    classifier: DigitClassifier, datas: list[bytes], uncertain_below: float = UNCERTAIN_BELOW
+) -> list[dict]:
+    """Image bytes -> one JSON answer each, the model called once for all readable images:
+    the answer that /predict gives, the blank answer, or {"error", "status"} when unreadable."""
+    prepared: list[np.ndarray | dict] = []
+    for data in datas:
+        try:
+            prepared.append(read_image(data))
+        except BlankImageError as blank:
+            prepared.append(blank_answer(str(blank)))
+        except UnreadableImage as failure:
+            prepared.append({"error": str(failure), "status": failure.status})
+    readable = [item for item in prepared if isinstance(item, np.ndarray)]
+    probabilities = iter(classifier.probabilities(np.stack(readable)) if readable else [])
+    return [
+        answer(next(probabilities), uncertain_below) if isinstance(item, np.ndarray) else item
+        for item in prepared
+    ]

@@ -18,29 +18,35 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from digits.files import read_json, write_json
+from digits.local_store import ARTIFACTS, follow_checkout
 from digits.paths import PROJECT_ROOT, shared_project_root
 
 
+def default_store() -> Path:
+    """The SQLite file of the default store, at the root of the user's checkout."""
+    return shared_project_root() / "mlflow.db"
+
+
 def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI if set, else a SQLite store at the root of the user's checkout."""
-    return (
-        os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{shared_project_root() / 'mlflow.db'}"
-    )
+    """MLFLOW_TRACKING_URI if set, else the default store."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{default_store()}"
 
 
 def use_experiment(name: str) -> str:
     """Point MLflow at the store and the named experiment, creating it if needed, and end its
     runs orphaned by killed processes (end_orphaned_runs); return its id.
 
-    With the default local store, artifacts go to <checkout>/mlartifacts as an absolute
-    location; MLflow's own default (./mlruns at creation time) would land inside a temporary
-    experiment workspace and vanish with it.
+    With the default store, artifacts go to <checkout>/mlartifacts; MLflow's own default
+    (./mlruns at creation time) would land inside a temporary experiment workspace and vanish
+    with it. A store copied from another checkout is first made to point into this one.
     """
-    default_store = not os.environ.get("MLFLOW_TRACKING_URI")  # set_tracking_uri sets it
+    local = not os.environ.get("MLFLOW_TRACKING_URI")  # set_tracking_uri sets it
+    if local:
+        follow_checkout(default_store(), shared_project_root())
     mlflow.set_tracking_uri(tracking_uri())
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
-        location = (shared_project_root() / "mlartifacts").as_uri() if default_store else None
+        location = (shared_project_root() / ARTIFACTS).as_uri() if local else None
         with contextlib.suppress(MlflowException):  # created meanwhile by a parallel experiment
             mlflow.create_experiment(name, artifact_location=location)
         experiment = mlflow.get_experiment_by_name(name)
@@ -50,6 +56,7 @@ def use_experiment(name: str) -> str:
 
 
 OWNER_TAG = "digits.owner"  # host:pid of the process that has the run open
+EVALUATION_TAG = "evaluation_digest"  # what the run's scores were measured on (evaluate stage)
 
 
 @contextlib.contextmanager

@@ -191,11 +191,3 @@ def train_model(
         model.set_weights(trained.get_weights())
     history_lists = {key: [float(v) for v in history.history[key]] for key in HISTORY_KEYS}
     return Trained(model, history_lists, keep_best.best_epoch)
-
-
-def history_csv(history: dict[str, list[float]]) -> str:
-    """The per-epoch history as CSV with an `epoch` column counted from 1, for DVC plots."""
-    rows = [",".join(("epoch", *HISTORY_KEYS))]
-    for epoch, values in enumerate(zip(*(history[key] for key in HISTORY_KEYS), strict=True), 1):
-        rows.append(",".join([str(epoch), *(f"{value:.6f}" for value in values)]))
-    return "\n".join(rows) + "\n"

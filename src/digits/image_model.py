@@ -1,0 +1,105 @@
+"""The registered MLflow model: image files in, the service's answers out.
+
+`mlflow.pyfunc.load_model("models:/mnist-cnn@champion").predict(frame)` takes a DataFrame with
+a binary column `image` (the bytes of a PNG, JPEG or any format the service reads) and returns
+a row per image: digit, confidence, uncertain, reason and the ten probabilities, from the same
+preprocessing, model call and uncertain rule as the service's /predict.
+"""
+
+import io
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+from PIL import Image
+
+from digits.idx import NUM_CLASSES
+from digits.serving import DigitClassifier, answer_images
+
+PROBABILITY_COLUMNS = [f"p{digit}" for digit in range(NUM_CLASSES)]
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("binary", "image")]),
+    outputs=Schema(
+        [
+            ColSpec("long", "digit", required=False),  # none for a blank image
+            ColSpec("double", "confidence", required=False),
+            ColSpec("boolean", "uncertain"),
+            ColSpec("string", "reason", required=False),
+            *(ColSpec("double", name, required=False) for name in PROBABILITY_COLUMNS),
+        ]
+    ),
+)
+
+
+class ImageModel(mlflow.pyfunc.PythonModel):
+    """Answers for image files; `model_config` carries the uncertain threshold the model was
+    evaluated with."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        self.classifier = DigitClassifier(Path(context.artifacts["keras_model"]))
+        self.uncertain_below = float(context.model_config["uncertain_below"])
+
+    def predict(
+        self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params=None
+    ) -> pd.DataFrame:
+        if "image" not in model_input.columns:
+            raise ValueError("the input needs a binary column 'image' of image file bytes")
+        datas = [_as_bytes(value) for value in model_input["image"]]
+        answers = answer_images(self.classifier, datas, self.uncertain_below)
+        unreadable = [f"row {i}: {a['error']}" for i, a in enumerate(answers) if "error" in a]
+        if unreadable:
+            raise ValueError("unreadable images: " + "; ".join(unreadable))
+        return pd.DataFrame([_row(answer) for answer in answers])
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise ValueError(f"the 'image' column holds {type(value).__name__}, not image file bytes")
+
+
+def _row(answer: dict) -> dict:
+    probabilities = answer["probabilities"] or [None] * NUM_CLASSES
+    return {
+        "digit": answer["digit"],
+        "confidence": answer["confidence"],
+        "uncertain": answer["uncertain"],
+        "reason": answer.get("reason"),
+        **dict(zip(PROBABILITY_COLUMNS, probabilities, strict=True)),
+    }
+
+
+def example_input() -> pd.DataFrame:
+    """One small PNG of a drawn 1, as logged with the model to show its input."""
+    pixels = np.zeros((56, 56), np.uint8)
+    pixels[10:46, 26:31] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "L").save(buffer, "PNG")
+    return pd.DataFrame({"image": [buffer.getvalue()]})
+
+
+def log_image_model(keras_file: Path, code_dir: Path, uncertain_below: float) -> str:
+    """Log the image model into the active run; return its logged model id."""
+    info = mlflow.pyfunc.log_model(
+        name="image_model",
+        python_model=ImageModel(),
+        artifacts={"keras_model": str(keras_file)},
+        code_paths=[str(code_dir)],
+        model_config={"uncertain_below": uncertain_below},
+        signature=SIGNATURE,
+        input_example=example_input(),
+        pip_requirements=_requirements(),
+    )
+    return info.model_id
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [
+        f"{name}=={version(name)}"
+        for name in ("mlflow", "tensorflow", "keras", "numpy", "pandas", "pillow", "scipy")
+    ]
