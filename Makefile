@@ -124,9 +124,10 @@ bento: install ## Build and export the bento (the package stage: dvc repro packa
 screenshot: install browser ## Refresh docs/ui.png from a server on PORT (run make serve first)
 	DIGITS_URL=http://127.0.0.1:$(PORT) UI_SCREENSHOT=$(CURDIR)/docs/ui.png python -m pytest -q tests/test_ui.py -k drawing
 
-lock: ## Re-resolve the lock files from pyproject.toml (runtime; runtime + dev)
-	$(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 -o requirements.lock
+lock: ## Re-resolve the lock files: the project's (pyproject.toml), the bento's (service/requirements.in)
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock
+	$(BIN)/uv pip compile --quiet service/requirements.in -c requirements-dev.lock \
+	  --python-version 3.11 -o service/requirements.lock
 
 clean: ## Remove the virtual environment and caches (keeps data, models and the MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,12 +1,13 @@
-"""Serving benchmark: the real service against a naive baseline, in one run, measured by `hey`.
+"""Serving benchmark: the real service against a baseline, in one run, measured by `hey`.
 
-Both serve the packaged model (dist/bento.json) with `bentoml serve` on 127.0.0.1: the real
-service from the bento, the baseline from benchmarks/naive_service.py (Keras `model.predict`
-per request). For each: start-up time to ready, memory of its processes, single-image
-/predict latency (p50/p95/p99) at concurrency 1, 8 and 32, requests/s at 32, and images/s
-through /predict_batch. Every request is a 400x400 JPEG photo of a handwritten digit.
+Both run with `bentoml serve` on 127.0.0.1: the service from the packaged bento
+(dist/bento.json), the baseline from benchmarks/naive_service.py (Keras `model.predict` per
+request) or, with --baseline, another bento (an earlier version of the service). For each:
+start-up time to ready, memory of its processes, single-image /predict latency (p50/p95/p99)
+at concurrency 1, 8 and 32, requests/s at 32, and images/s through /predict_batch. Every
+request is a 400x400 JPEG photo of a handwritten digit.
 
-    python benchmarks/serve.py [--seconds 10] [--only service|baseline]
+    python benchmarks/serve.py [--seconds 10] [--only service|baseline] [--baseline BENTO]
 """
 
 import argparse
@@ -192,6 +193,13 @@ def main() -> None:
     parser.add_argument(
         "--from-source", action="store_true", help="serve service/ of this checkout, not the bento"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="BENTO",
+        default="benchmarks/naive_service.py:NaiveDigits",
+        help="what to compare against: another bento tag (an earlier service), or by default"
+        " the naive service",
+    )
     args = parser.parse_args()
     if not shutil.which("hey"):
         sys.exit(
@@ -209,7 +217,7 @@ def main() -> None:
         (work / name).write_bytes(body)
         bodies[name] = (content_type, work / name)
     service = "service.service:DigitRecognizer" if args.from_source else info["bento_tag"]
-    targets = {"baseline": "benchmarks/naive_service.py:NaiveDigits", "service": service}
+    targets = {"baseline": args.baseline, "service": service}
     results = {}
     for name, target in targets.items():
         if args.only and name != args.only:

@@ -1,40 +1,34 @@
-"""BentoML service: digit recognition for real-world images, a raw batch API and a drawing page.
+"""BentoML service: digit recognition for real-world images, and a drawing page.
 
-Routes (FastAPI, mounted on the service so that every bad request gets a JSON 4xx from our code):
-  POST /predict        multipart field `image`: one image -> digit, confidence, probabilities,
-                       uncertain (blank or not digit-like: see digits.serving.UNCERTAIN_BELOW)
-  POST /predict_batch  multipart fields `images`: many images -> one answer or error each
-  GET  /ui             the drawing and upload page
-BentoML adds /classify (the batched model call, MNIST-style arrays), /livez, /readyz,
-/metrics and its OpenAPI page at / (schema at /docs.json).
+Typed BentoML endpoints (multipart uploads; `bentoml.SyncHTTPClient` calls them by name):
+  POST /predict        file `image` [, `preprocessed`]: one image -> its answer
+  POST /predict_batch  files `images`: many images -> one answer or error each
+Mounted routes: GET /ui (the drawing page), GET /model (the served model), GET /docs.json
+(BentoML's schema with the statuses these routes really send). BentoML adds /livez, /readyz,
+/metrics and its OpenAPI page at /.
 """
 
-import asyncio
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import bentoml
-import numpy as np
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Route
 from threadpoolctl import threadpool_limits
 
-from digits.images import BlankImageError, pixel_count
-from digits.serving import (
-    UNCERTAIN_BELOW,
-    DigitClassifier,
-    UnreadableImage,
-    answer,
-    blank_answer,
-    png_base64,
-    read_image,
-)
+from digits.images import pixel_count
+from digits.limits import FileField, UploadGuard
+from digits.serving import DigitClassifier, answer_images
+from digits.settings import Settings
 
+SETTINGS = Settings.from_environment()
+PAGE = Path(__file__).with_name("ui") / "index.html"
 # A bento serves the model it was built for: the package stage writes its tag here. Served
 # from source (tests, benchmarks), DIGITS_MODEL names a model of the BentoML store.
 PINNED_MODEL = Path(__file__).with_name("pinned_model.json")
@@ -51,222 +45,152 @@ def model_tag() -> str:
     )
 
 
-MAX_UPLOAD_BYTES = int(os.environ.get("DIGITS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
-MAX_PIXELS = int(os.environ.get("DIGITS_MAX_PIXELS", 40_000_000))
-MAX_BATCH_IMAGES = int(os.environ.get("DIGITS_MAX_BATCH_IMAGES", 64))
-# A request unanswered after this long gets a 504 (BentoML); its upload must arrive within
-# half of it, else 408: a slow or stalled client cannot hold a connection for long.
-TIMEOUT_SECONDS = float(os.environ.get("DIGITS_TIMEOUT_SECONDS", 30))
-UNCERTAIN = float(os.environ.get("DIGITS_UNCERTAIN_BELOW", UNCERTAIN_BELOW))
-# Two worker processes, one TensorFlow thread each, measured best on 2 cores (README, Serving
-# speed): 290 requests/s at concurrency 32 against 89 with one worker.
-WORKERS = int(os.environ.get("DIGITS_WORKERS", 2))  # processes; each holds the model
-# TensorFlow threads per worker: the cores shared out, so workers do not oversubscribe them.
-THREADS = int(os.environ.get("DIGITS_THREADS", max(1, (os.cpu_count() or 1) // WORKERS)))
-# Images up to this size may be answered on the event loop (a few ms; see compute()).
-INLINE_MAX_PIXELS = int(os.environ.get("DIGITS_INLINE_MAX_PIXELS", 4_000_000))
-ACCESS_LOG = os.environ.get("DIGITS_ACCESS_LOG", "0") == "1"  # a log line per request: costly
-# OpenTelemetry spans per request (and per body chunk), which BentoML drops unless a trace
-# exporter is configured: DIGITS_TRACING=1 keeps them. Off: 15% more requests/s here.
-TRACING = os.environ.get("DIGITS_TRACING", "0") == "1"
-PAGE = Path(__file__).with_name("ui") / "index.html"
+class Answer(BaseModel):
+    """One image's answer. A blank image: digit, confidence and probabilities null."""
 
-http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    digit: int | None = Field(ge=0, le=9)
+    confidence: float | None
+    probabilities: list[float] | None = Field(min_length=10, max_length=10)
+    uncertain: bool = Field(description="low confidence, or no digit: see `reason`")
+    reason: str | None = Field(None, description="only when uncertain")
+    preprocessed: str | None = Field(None, description="28x28 PNG, base64, when asked for")
 
 
-class BadRequest(Exception):
-    """A request we refuse: HTTP status and a message for the client."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
+class ImageError(BaseModel):
+    error: str
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+class BatchAnswer(BaseModel):
+    predictions: list[Answer | ImageError]
 
 
-class UploadLimit:
-    """ASGI middleware on every route (BentoML's /classify too): reads the request body here,
-    refusing it by its declared length or as it streams in once over the size limit (413), or
-    when it does not arrive in time (408), then hands it on whole from memory."""
-
-    def __init__(self, app: Any, max_bytes: int, seconds: float) -> None:
-        self.app, self.max_bytes, self.seconds = app, max_bytes, seconds
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
-        try:
-            async with asyncio.timeout(self.seconds):
-                body = await self.read_body(scope, receive)
-        except TimeoutError:
-            message = f"the upload did not arrive within {self.seconds:g} s"
-            return await error(408, message)(scope, receive, send)
-        except BadRequest as failure:
-            return await error(failure.status, failure.message)(scope, receive, send)
-        if body is None:  # the client went away: nobody to answer
-            return None
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if replayed:  # after the body, the app may only wait for a disconnect
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return await self.app(scope, replay, send)
-
-    async def read_body(self, scope: dict, receive: Any) -> bytes | None:
-        too_big = BadRequest(413, f"the upload is over the limit of {self.max_bytes} bytes")
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise too_big
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                raise too_big
-            if not message.get("more_body"):
-                return bytes(body)
+# The statuses the upload routes send, for /docs.json.
+STATUSES = {
+    "400": "unreadable image, malformed multipart, missing file field, too many files",
+    "408": "the upload did not arrive within half of DIGITS_TIMEOUT_SECONDS",
+    "413": "the upload is over DIGITS_MAX_UPLOAD_BYTES",
+    "415": "not multipart/form-data, or not an image format the service reads",
+    "504": "no answer within DIGITS_TIMEOUT_SECONDS",
+}
 
 
-async def read_form(request: Request, max_files: int) -> Any:
-    """The multipart form (the body is already read and capped by UploadLimit)."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise BadRequest(415, "send multipart/form-data with the image in a file field")
-    try:
-        return await request.form(max_files=max_files, max_fields=8)
-    except HTTPException as failure:
-        raise BadRequest(400, f"malformed multipart body: {failure.detail}") from failure
+def ui(request: Request) -> FileResponse:
+    return FileResponse(PAGE, media_type="text/html")
 
 
-async def file_bytes(upload: Any, field: str) -> bytes:
-    if not isinstance(upload, UploadFile):
-        raise BadRequest(400, f"missing file field '{field}' (send the image as a file upload)")
-    return await upload.read()
+def model_info(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.state.model_info)
 
 
-def prepare(data: bytes) -> np.ndarray | dict:
-    """Image bytes -> (28, 28) MNIST-style pixels, or the final answer for a blank image (no
-    digit, uncertain: not an error); unreadable images are a 4xx."""
-    try:
-        return read_image(data, MAX_PIXELS)
-    except BlankImageError as blank:
-        return blank_answer(str(blank))
-    except UnreadableImage as failure:
-        raise BadRequest(failure.status, str(failure)) from failure
+def docs(request: Request) -> JSONResponse:
+    spec = DigitRecognizer.openapi_spec.asdict()
+    for route in ("/predict", "/predict_batch"):
+        operation = spec["paths"][route]["post"]
+        responses = {str(status): answer for status, answer in operation["responses"].items()}
+        responses.pop("404", None)  # BentoML lists it for every route; these never send it
+        operation["responses"] = responses
+        for status, description in STATUSES.items():
+            responses[status] = {
+                "description": description,
+                "content": {"application/json": {"schema": ImageError.model_json_schema()}},
+            }
+    return JSONResponse(spec)
 
 
-def prepare_or_answer(data: bytes) -> np.ndarray | dict:
-    """For batches: the pixels, else this image's final answer (blank, or why it is unreadable)."""
-    try:
-        return prepare(data)
-    except BadRequest as failure:
-        return {"error": failure.message}
+pages = Starlette(
+    routes=[
+        Route("/ui", ui),
+        Route("/model", model_info),
+        Route("/docs.json", docs),  # mounted apps come first: this replaces BentoML's
+    ]
+)
 
 
-@bentoml.asgi_app(http, path="/")
+@bentoml.asgi_app(pages, path="/")
 @bentoml.service(
-    workers=WORKERS,
-    logging={"access": {"enabled": ACCESS_LOG}},
-    tracing={} if TRACING else {"excluded_urls": ".*"},
-    traffic={"timeout": TIMEOUT_SECONDS},
+    workers=SETTINGS.workers,
+    logging={"access": {"enabled": SETTINGS.access_log}},
+    # Spans per request (and per body chunk) cost time; BentoML drops them unless an exporter
+    # is configured: DIGITS_TRACING=1 keeps them.
+    tracing={} if SETTINGS.tracing else {"excluded_urls": ".*"},
+    traffic={"timeout": SETTINGS.timeout_seconds},
     # Loopback unless told otherwise: `--host 0.0.0.0` or BENTOML_HOST=0.0.0.0 (containers).
     http={"host": "127.0.0.1"},
-    # BentoML's internal client otherwise recycles its connection pool every 100 calls while
-    # calls are in flight, failing some batched requests (bentoml issues 5540, 5544).
-    runner_connection={"max_requests": 10**9, "max_age": 1e9},
 )
 class DigitRecognizer:
     bento_model = bentoml.models.BentoModel(model_tag())
 
     def __init__(self) -> None:
-        # The preprocessing's matrix products are small: split over BLAS threads they only
-        # contend with the event loop (c=1 p50 1 ms slower on 2 cores).
+        # The preprocessing's matrix products are small: spread over BLAS threads they only
+        # contend with the event loop (docs/serving.md).
         threadpool_limits(1, user_api="blas")
         self.computing = 0  # single-image requests of this worker in their CPU work
         self.classifier = DigitClassifier(
-            self.bento_model.path_of("mlflow_model/artifacts/model.keras"), THREADS
+            Path(self.bento_model.path_of("model.tflite")), SETTINGS.threads
         )
-        self.model_info = {"tag": str(self.bento_model.tag), **self.bento_model.info.labels}
+        self.uncertain_below = float(self.bento_model.info.metadata["uncertain_below"])
+        pages.state.model_info = {
+            "tag": str(self.bento_model.tag),
+            **self.bento_model.info.labels,
+            "uncertain_below": self.uncertain_below,
+        }
 
-    @bentoml.api(batchable=True, max_batch_size=256, max_latency_ms=10_000)
-    def classify(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) MNIST-style images in [0, 1] -> (N, 10) probabilities, batched adaptively."""
-        if images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise bentoml.exceptions.InvalidArgument(
-                f"images must have shape (N, 28, 28), got {images.shape}"
-            )
-        return self.classifier.probabilities(images)
+    @bentoml.api(route="/predict")
+    async def predict(self, image: Path, preprocessed: bool = False) -> Answer:
+        """One image (any format the service reads) -> its digit, confidence, the ten
+        probabilities and whether it is uncertain; `preprocessed` adds the 28x28 image the
+        model saw. A blank image answers digit null, uncertain true."""
+        return await self.compute(image.read_bytes(), preprocessed)
 
-    @http.post("/predict")
-    async def predict(self, request: Request, preprocessed: bool = False) -> JSONResponse:
-        """One image (field `image`) -> {digit, confidence, probabilities, uncertain[, reason]
-        [, preprocessed]}; a blank image -> digit null, uncertain true."""
-        try:
-            form = await read_form(request, max_files=1)
-            data = await file_bytes(form.get("image"), "image")
-            return JSONResponse(await self.compute(data, preprocessed))
-        except BadRequest as failure:
-            return error(failure.status, failure.message)
-
-    async def compute(self, data: bytes, preprocessed: bool) -> dict:
-        """Answer one image on the event loop when no other is being computed here and it is
-        small (saves the hand-off to a thread, about 1 ms of 5), else in the thread pool, so
-        that a busy worker keeps reading requests while it computes."""
-        inline = self.computing == 0 and pixel_count(data) <= INLINE_MAX_PIXELS
+    async def compute(self, data: bytes, preprocessed: bool) -> Any:
+        """Answer on the event loop when no other image is being computed here and it is small
+        (saves the hand-off to a thread), else in the thread pool, so that a busy worker keeps
+        reading requests while it computes."""
+        inline = self.computing == 0 and pixel_count(data) <= SETTINGS.inline_max_pixels
         self.computing += 1
         try:
             if inline:
-                return self.answer_image(data, preprocessed)
-            return await run_in_threadpool(self.answer_image, data, preprocessed)
+                return self.answer(data, preprocessed)
+            return await run_in_threadpool(self.answer, data, preprocessed)
         finally:
             self.computing -= 1
 
-    def answer_image(self, data: bytes, preprocessed: bool) -> dict:
-        pixels = prepare(data)
-        if isinstance(pixels, dict):  # a blank image: answered without the model
-            return pixels
-        result = answer(self.classifier.probabilities(pixels[None])[0], UNCERTAIN)
-        if preprocessed:
-            result["preprocessed"] = png_base64(pixels)
-        return result
+    def answer(self, data: bytes, preprocessed: bool) -> JSONResponse:
+        [result] = answer_images(
+            self.classifier.probabilities,
+            [data],
+            self.uncertain_below,
+            SETTINGS.max_pixels,
+            preprocessed,
+        )
+        if "error" in result:
+            return JSONResponse({"error": result["error"]}, status_code=result["status"])
+        return JSONResponse(result)
 
-    @http.post("/predict_batch")
-    async def predict_batch(self, request: Request) -> JSONResponse:
-        """Many images (fields `images`) -> {"predictions": [answer or {"error"} per image]}."""
-        try:
-            form = await read_form(request, max_files=MAX_BATCH_IMAGES)
-            uploads = form.getlist("images")
-            if not uploads:
-                raise BadRequest(400, "missing file fields 'images' (one per image)")
-            datas = [await file_bytes(upload, "images") for upload in uploads]
-        except BadRequest as failure:
-            return error(failure.status, failure.message)
-        prepared = await run_in_threadpool(lambda: [prepare_or_answer(data) for data in datas])
-        images = [pixels for pixels in prepared if isinstance(pixels, np.ndarray)]
-        probabilities = iter(await self.to_async.classify(np.stack(images)) if images else [])
-        results = [
-            answer(next(probabilities), UNCERTAIN) if isinstance(item, np.ndarray) else item
-            for item in prepared
-        ]
+    @bentoml.api(route="/predict_batch")
+    async def predict_batch(self, images: list[Path]) -> BatchAnswer:
+        """Many images -> {"predictions": [an answer, or {"error"} for an unreadable image]},
+        in the order sent."""
+        datas = [path.read_bytes() for path in images]
+        results = await run_in_threadpool(
+            answer_images,
+            self.classifier.probabilities,
+            datas,
+            self.uncertain_below,
+            SETTINGS.max_pixels,
+        )
+        for result in results:
+            result.pop("status", None)
         return JSONResponse({"predictions": results})
 
-    @http.get("/model")
-    def model(self) -> dict:
-        """Which model is served: BentoML tag and its MLflow version, run and metrics."""
-        return self.model_info
 
-    @http.get("/ui", include_in_schema=False)
-    def ui(self) -> FileResponse:
-        return FileResponse(PAGE, media_type="text/html")
-
-
+upload_routes = {
+    "/predict": FileField("image"),
+    "/predict_batch": FileField("images", SETTINGS.max_batch_images),
+}
 DigitRecognizer.add_asgi_middleware(
-    UploadLimit, max_bytes=MAX_UPLOAD_BYTES, seconds=TIMEOUT_SECONDS / 2
+    UploadGuard,
+    max_bytes=SETTINGS.max_upload_bytes,
+    seconds=SETTINGS.timeout_seconds / 2,
+    upload_routes=upload_routes,
 )

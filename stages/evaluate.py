@@ -1,11 +1,16 @@
-"""DVC stage evaluate: test metrics, confusion matrix and mistakes gallery, into the MLflow run."""
+"""DVC stage evaluate: convert the model for serving and check the conversion, then score the
+converted model as the service runs it: test metrics, confusion matrix, mistakes gallery,
+realistic images and non-digits, into the MLflow run."""
 
 import json
 
+import keras
 import mlflow
 
-from digits.cli import StageError, run_stage
+from digits.cli import run_stage
+from digits.convert import conversion_check, convert
 from digits.dataset import load_split
+from digits.errors import StageError
 from digits.evaluate import (
     confusion_csv,
     confusion_matrix,
@@ -19,7 +24,9 @@ from digits.params import load_params
 from digits.paths import (
     CONFUSION_FILE,
     CONFUSION_PNG,
+    CONVERSION_FILE,
     DATA_STATS_FILE,
+    LITE_MODEL_FILE,
     METRICS_FILE,
     MISCLASSIFIED_PNG,
     MODEL_FILE,
@@ -28,7 +35,7 @@ from digits.paths import (
     split_file,
 )
 from digits.plots import plot_confusion, plot_mistakes
-from digits.serving import UNCERTAIN_BELOW, DigitClassifier
+from digits.serving import DigitClassifier
 from digits.tracking import EVALUATION_TAG, read_run_id, tracked_run, use_experiment
 
 
@@ -37,9 +44,14 @@ def main() -> None:
     images, labels = load_split(split_file("test"))
     if not MODEL_FILE.exists():
         raise StageError(f"{MODEL_FILE} is missing; run `dvc repro train` first")
-    classifier = DigitClassifier(MODEL_FILE)  # the model as the service calls it
+    model = keras.models.load_model(MODEL_FILE)
+    convert(model, LITE_MODEL_FILE)
+    classifier = DigitClassifier(LITE_MODEL_FILE)  # the model as the service runs it
+    conversion, _ = conversion_check(model, classifier, images)
+    write_json(CONVERSION_FILE, conversion)
+    uncertain_below = params["uncertain_below"]
     metrics, probabilities = evaluate_model(
-        classifier.probabilities, images, labels, params, UNCERTAIN_BELOW
+        classifier.probabilities, images, labels, params, uncertain_below
     )
     data_digest = read_json(DATA_STATS_FILE)["source"]["digest"]
     predicted = probabilities.argmax(axis=1)
@@ -52,21 +64,33 @@ def main() -> None:
     mistakes = most_confident_mistakes(probabilities, labels, params["gallery_size"])
     plot_mistakes(images, labels, probabilities, mistakes, MISCLASSIFIED_PNG)
 
+    converted = (
+        conversion["changed_predictions"] == 0
+        and conversion["max_probability_difference"] <= params["conversion_tolerance"]
+    )
     passed = metrics["test_accuracy"] >= params["min_accuracy"]
     use_experiment(load_params("mlflow")["experiment_name"])
     run_id = read_run_id(RUN_FILE)
     with tracked_run(run_id):
         mlflow.log_metrics(metrics)
+        mlflow.log_metrics({f"conversion_{name}": value for name, value in conversion.items()})
         for scores in per_class:
             digit = scores["digit"]
             mlflow.log_metrics(
                 {f"test_{name}_{digit}": scores[name] for name in ("precision", "recall", "f1")}
             )
-        for artifact in (METRICS_FILE, PER_CLASS_FILE, CONFUSION_PNG, MISCLASSIFIED_PNG):
+        for artifact in (METRICS_FILE, CONVERSION_FILE, PER_CLASS_FILE, CONFUSION_PNG,
+                         MISCLASSIFIED_PNG):  # fmt: skip
             mlflow.log_artifact(str(artifact), "evaluation")
         mlflow.set_tag("evaluate_gate", "passed" if passed else "failed")
-        mlflow.set_tag(EVALUATION_TAG, evaluation_digest(params, data_digest, UNCERTAIN_BELOW))
+        mlflow.set_tag(EVALUATION_TAG, evaluation_digest(params, data_digest))
     print(f"evaluate: {json.dumps(metrics)}")
+    print(f"evaluate: TensorFlow Lite conversion against Keras on the test set: {conversion}")
+    if not converted:
+        raise StageError(
+            f"the TensorFlow Lite conversion disagrees with the Keras model ({conversion}, allowed"
+            f" {params['conversion_tolerance']}); it is not served. Its MLflow run is {run_id}."
+        )
     if not passed:
         raise StageError(
             f"test_accuracy {metrics['test_accuracy']:.4f} is below evaluate.min_accuracy"

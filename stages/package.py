@@ -1,12 +1,12 @@
 """DVC stage package: register the evaluated model as a new version that reads images, build and
 export its bento, and move @champion to it only if it beats the champion (package.promotion)."""
 
-import bentoml
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from digits.cli import StageError, run_stage
+from digits.cli import run_stage
 from digits.dataset import load_split
+from digits.errors import StageError
 from digits.files import read_json, write_json
 from digits.image_model import log_image_model
 from digits.lifecycle import (
@@ -15,20 +15,19 @@ from digits.lifecycle import (
     champion_scores,
     promote_if_better,
 )
-from digits.packaging import build_bento, export_bento
+from digits.packaging import build_bento, export_bento, save_bento_model
 from digits.params import load_params
 from digits.paths import (
     BENTO_FILE,
     BENTO_INFO_FILE,
     DATA_STATS_FILE,
+    LITE_MODEL_FILE,
     METRICS_FILE,
-    MODEL_FILE,
     PROJECT_ROOT,
     RUN_FILE,
     split_file,
 )
 from digits.registry import register_model
-from digits.serving import UNCERTAIN_BELOW
 from digits.tracking import EVALUATION_TAG, git_commit, read_run_id, tracked_run, use_experiment
 
 
@@ -49,7 +48,8 @@ def main() -> None:
     client = MlflowClient()
     evaluation = client.get_run(run_id).data.tags[EVALUATION_TAG]
     with tracked_run(run_id):
-        model_id = log_image_model(MODEL_FILE, PROJECT_ROOT / "src/digits", UNCERTAIN_BELOW)
+        uncertain_below = evaluate_params["uncertain_below"]
+        model_id = log_image_model(LITE_MODEL_FILE, PROJECT_ROOT / "src/digits", uncertain_below)
     tags = {"test_accuracy": str(scores["test_accuracy"]), "data_digest": digest,
             "git_commit": git_commit(), EVALUATION_TAG: evaluation}  # fmt: skip
     version = register_model(client, name, model_id, tags)
@@ -58,9 +58,7 @@ def main() -> None:
     labels = {"mlflow_model": name, "mlflow_version": str(version.version),
               "mlflow_run_id": run_id, "test_accuracy": str(scores["test_accuracy"]),
               "data_digest": digest}  # fmt: skip
-    bento_model = bentoml.mlflow.import_model(
-        name, model_uri=f"models:/{name}/{version.version}", labels=labels
-    )
+    bento_model = save_bento_model(name, LITE_MODEL_FILE, labels, uncertain_below)
     bento_tag = build_bento(PROJECT_ROOT, str(bento_model.tag))
     bento_digest = export_bento(bento_tag, BENTO_FILE)
     with tracked_run(run_id):

@@ -157,7 +157,7 @@ def uploads() -> list[Upload]:
             multipart(("image", b"a.png", png), ("image", b"b.png", png)),
             FORM,
             400,
-            "malformed multipart",
+            "takes one file, got 2",
         ),
         Upload(
             "text field, no file",

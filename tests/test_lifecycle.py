@@ -32,7 +32,10 @@ class Moved:
     path: Path
     env: dict
     output: str
-    original_bento: Path  # the champion's bento, exported by the original checkout (dist/)
+    champion: str  # @champion's version before the experiment
+    candidate: str  # the version the experiment registered
+    original_bento: Path  # the original checkout's last bento (dist/), and its version
+    original_version: str
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -51,7 +54,8 @@ def store(project: Path) -> MlflowClient:
 def moved(pipeline_project: Project, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moved]:
     original = pipeline_project.path
     root = tmp_path_factory.mktemp("moved")
-    shutil.copytree(original / "dist", root / "champion")
+    shutil.copytree(original / "dist", root / "original")
+    champion = str(store(original).get_model_version_by_alias(NAME, "champion").version)
     before = snapshot(original)
     copy = root / "elsewhere" / "project"
     shutil.copytree(original, copy, symlinks=True)
@@ -60,26 +64,31 @@ def moved(pipeline_project: Project, tmp_path_factory: pytest.TempPathFactory) -
     weaker = ["-S", "train.presets.seed.learning_rate=0.00001", "-S", "evaluate.min_accuracy=0"]
     result = run(["dvc", "exp", "run", *weaker], copy, env)
     assert snapshot(original) == before, "the copy wrote into the original checkout"
-    yield Moved(copy, env, result.stdout + result.stderr, root / "champion/digits.bento")
+    candidate = str(json.loads((copy / "dist/bento.json").read_text())["mlflow_version"])
+    original_version = str(json.loads((root / "original/bento.json").read_text())["mlflow_version"])
+    yield Moved(
+        copy, env, result.stdout + result.stderr, champion, candidate,
+        root / "original/digits.bento", original_version,
+    )  # fmt: skip
 
 
 def test_a_weaker_experiment_is_registered_but_not_promoted(moved: Moved) -> None:
     client = store(moved.path)
     champion = client.get_model_version_by_alias(NAME, "champion")
-    assert str(champion.version) == "1"
-    candidate = client.get_model_version(NAME, "2")
+    assert str(champion.version) == moved.champion != moved.candidate
+    candidate = client.get_model_version(NAME, moved.candidate)
     assert candidate.tags["promotion.decision"] == "not promoted"
     assert "worse than the champion on test_accuracy" in candidate.tags["promotion.reason"]
-    assert "version 2 not promoted; @champion stays on version 1" in moved.output
+    stays = f"version {moved.candidate} not promoted; @champion stays on version {moved.champion}"
+    assert stays in moved.output
     assert candidate.tags["promotion.reason"] in moved.output
-    info = json.loads((moved.path / "dist/bento.json").read_text())
-    assert info["mlflow_version"] == 2 and not info["promoted"]
+    assert not json.loads((moved.path / "dist/bento.json").read_text())["promoted"]
     # Every artifact of the copy's store, old and new, lives in the copy.
     experiment = client.get_experiment_by_name(NAME)
     assert experiment.artifact_location == (moved.path / "mlartifacts").as_uri()
     for found in client.search_runs([experiment.experiment_id]):
         assert found.info.artifact_uri.startswith((moved.path / "mlartifacts").as_uri())
-    champions_files = client.get_model_version_download_uri(NAME, "1")
+    champions_files = client.get_model_version_download_uri(NAME, moved.champion)
     assert champions_files.startswith((moved.path / "mlartifacts").as_uri())
     assert Path(champions_files.removeprefix("file://"), "MLmodel").exists()
 
@@ -93,28 +102,39 @@ def test_each_bento_serves_its_own_model_version(moved: Moved, tmp_path: Path) -
     answers = {}
     home = tmp_path / "deploy"  # one fresh BentoML home holds both bentos
     home.mkdir()
-    for bento, version in ((moved.original_bento, "1"), (moved.path / "dist/digits.bento", "2")):
+    bentos = {
+        moved.original_version: moved.original_bento,
+        moved.candidate: moved.path / "dist/digits.bento",
+    }
+    assert len(bentos) == 2
+    for version, bento in bentos.items():
         with serving(bento, home, moved.env) as url:
             assert model_info(url)["mlflow_version"] == version
             files = {"image": ("d.png", image, "image/png")}
             answers[version] = httpx.post(f"{url}/predict", files=files, timeout=60).json()
-    assert answers["1"]["probabilities"] != answers["2"]["probabilities"]
+    first, second = answers.values()
+    assert first["probabilities"] != second["probabilities"]
 
 
 def test_promote_and_rollback_move_the_alias_and_say_so(moved: Moved) -> None:
     command = ["python", "-m", "digits.lifecycle"]
     env = dict(moved.env, PYTHONPATH=str(moved.path / "src"))
-    promoted = run([*command, "promote", "2", "--reason", "test: forced"], moved.path, env)
-    assert "@champion: version 1 -> version 2 (forced: test: forced)" in promoted.stdout
+    champion, candidate = moved.champion, moved.candidate
+    promoted = run([*command, "promote", candidate, "--reason", "test: forced"], moved.path, env)
+    forced = f"@champion: version {champion} -> version {candidate} (forced: test: forced)"
+    assert forced in promoted.stdout
     client = store(moved.path)
-    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "2"
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == candidate
+    assert client.get_model_version(NAME, candidate).tags["champion.forced"] == "test: forced"
     back = run([*command, "rollback", "--reason", "test: undo"], moved.path, env)
-    assert "@champion: version 2 -> version 1 (rollback: test: undo)" in back.stdout
-    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
-    refused = run([*command, "rollback"], moved.path, env, check=False)
-    assert refused.returncode != 0 and "no earlier @champion than version 1" in refused.stderr
+    undone = f"@champion: version {candidate} -> version {champion} (rollback: test: undo)"
+    assert undone in back.stdout
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == champion
     shown = run([*command, "show"], moved.path, env).stdout
-    assert "@champion: mnist-cnn version 1" in shown and "forced" in shown
+    assert f"@champion: mnist-cnn version {champion}" in shown
+    assert "forced    test: forced" in shown and "rollback  test: undo" in shown
+    missing = run([*command, "promote", "999", "--reason", "x"], moved.path, env, check=False)
+    assert missing.returncode != 0 and "999" in missing.stderr
 
 
 def test_the_champions_bento_is_found_through_the_registry(moved: Moved, tmp_path: Path) -> None:

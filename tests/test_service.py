@@ -1,24 +1,25 @@
 """The BentoML service: in-process through its ASGI app, and a real `bentoml serve` of the
 exported bento on 127.0.0.1, both with the model of the pipeline fixture."""
 
-import asyncio
 import io
 import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import bentoml
 import httpx
-import keras
 import numpy as np
 import psutil
 import pytest
-from conftest import Project, listening_on, synthetic_digits
+import yaml
+from conftest import Project, listening_on, run, synthetic_digits
 from hostile_uploads import Upload, uploads
 from PIL import Image
 
 from digits.images import BlankImageError, to_mnist
-from digits.serving import UNCERTAIN_BELOW
+from digits.serving import DigitClassifier
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +38,19 @@ DIGITS = [png(image) for image in synthetic_digits(6, seed=9)[0]]
 
 
 @pytest.fixture(scope="module")
-def model(pipeline_project: Project) -> keras.Model:
-    return keras.models.load_model(pipeline_project.path / "data/model/model.keras")
+def model(pipeline_project: Project) -> DigitClassifier:
+    """The converted model the evaluate stage scored, which the bento serves."""
+    return DigitClassifier(pipeline_project.path / "data/model/model.tflite")
 
 
-def expected_probabilities(model: keras.Model, data: bytes) -> np.ndarray:
-    pixels = to_mnist(data).pixels
-    return model(pixels[None, ..., None], training=False).numpy()[0]
+@pytest.fixture(scope="module")
+def rule(pipeline_project: Project) -> float:
+    params = yaml.safe_load((pipeline_project.path / "params.yaml").read_text())
+    return params["evaluate"]["uncertain_below"]
+
+
+def expected_probabilities(model: DigitClassifier, data: bytes) -> np.ndarray:
+    return model.probabilities(to_mnist(data).pixels[None])[0]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +59,9 @@ def client(served_bento: str) -> Iterator[httpx.Client]:
         yield http
 
 
-def test_predict_agrees_with_the_model(client: httpx.Client, model: keras.Model) -> None:
+def test_predict_agrees_with_the_model(
+    client: httpx.Client, model: DigitClassifier, rule: float
+) -> None:
     for data in DIGITS:
         response = client.post("/predict", files={"image": ("digit.png", data, "image/png")})
         assert response.status_code == 200, response.text
@@ -61,12 +70,14 @@ def test_predict_agrees_with_the_model(client: httpx.Client, model: keras.Model)
         np.testing.assert_allclose(body["probabilities"], expected, atol=1e-5)
         assert body["digit"] == int(np.argmax(expected))
         assert body["confidence"] == pytest.approx(float(expected.max()), abs=1e-5)
-        assert body["uncertain"] == (expected.max() < UNCERTAIN_BELOW)
+        assert body["uncertain"] == (expected.max() < rule)
         assert "preprocessed" not in body
 
 
 def test_predict_can_return_the_preprocessed_image(client: httpx.Client) -> None:
-    response = client.post("/predict?preprocessed=true", files={"image": ("d.png", DIGITS[0])})
+    response = client.post(
+        "/predict", files={"image": ("d.png", DIGITS[0])}, data={"preprocessed": "true"}
+    )
     import base64
 
     image = Image.open(io.BytesIO(base64.b64decode(response.json()["preprocessed"])))
@@ -100,7 +111,7 @@ def test_the_hostile_corpus_is_broad() -> None:
 
 @pytest.mark.parametrize("upload", HOSTILE, ids=[upload.name for upload in HOSTILE])
 def test_hostile_upload_gets_a_clear_answer_and_the_service_stays_ready(
-    client: httpx.Client, model: keras.Model, upload: Upload
+    client: httpx.Client, model: DigitClassifier, upload: Upload
 ) -> None:
     response = client.post("/predict", content=upload.body, headers=upload.headers)
     assert response.status_code == upload.status, response.text
@@ -118,9 +129,9 @@ def test_hostile_upload_gets_a_clear_answer_and_the_service_stays_ready(
 
 
 def test_every_route_caps_the_upload(client: httpx.Client) -> None:
-    """BentoML's own /classify too: a body over the limit is refused before it is parsed."""
+    """Any POST, even to a route that does not exist: refused before it is parsed."""
     huge = b"[" + b"0.5," * (3 * 2**20) + b"0.5]"
-    for route in ("/classify", "/predict_batch"):
+    for route in ("/predict_batch", "/anything"):
         response = client.post(route, content=huge, headers={"content-type": "application/json"})
         assert response.status_code == 413, response.text
         assert "over the limit" in response.json()["error"]
@@ -168,9 +179,52 @@ def test_page_health_metrics_and_model_info(client: httpx.Client) -> None:
     assert client.get("/livez").status_code == 200
     assert "bentoml_service_request_total" in client.get("/metrics").text
     assert client.get("/").status_code == 200  # BentoML's OpenAPI page
-    assert {"/predict", "/predict_batch"} <= set(client.get("/docs.json").json()["paths"])
     info = client.get("/model").json()
     assert info["tag"].startswith("mnist-cnn:") and info["mlflow_version"]
+    assert info["uncertain_below"] == 0.95  # the rule the model was evaluated with
+
+
+def test_the_schema_documents_multipart_bodies_answers_and_real_statuses(
+    client: httpx.Client,
+) -> None:
+    paths = client.get("/docs.json").json()["paths"]
+    for route, field in (("/predict", "image"), ("/predict_batch", "images")):
+        operation = paths[route]["post"]
+        body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert field in body["properties"] and body["required"] == [field]
+        assert {"200", "400", "408", "413", "415"} <= set(operation["responses"])
+        assert "404" not in operation["responses"]
+    answer = paths["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert "digit" in json.dumps(answer) or "$ref" in json.dumps(answer)
+
+
+def test_bentoml_client_calls_the_endpoints_by_name(served_bento: str, tmp_path) -> None:
+    files = []
+    for i, data in enumerate(DIGITS[:3]):
+        files.append(tmp_path / f"{i}.png")
+        files[-1].write_bytes(data)
+    with bentoml.SyncHTTPClient(served_bento, timeout=60) as client:
+        singles = [client.predict(image=path) for path in files]
+        with_pixels = client.predict(image=files[0], preprocessed=True)
+        batch = client.predict_batch(images=files)
+    assert with_pixels["digit"] == singles[0]["digit"] and "preprocessed" in with_pixels
+    assert [item["digit"] for item in batch["predictions"]] == [a["digit"] for a in singles]
+
+
+def test_the_served_bento_holds_no_tensorflow_and_fits_in_500_mb(
+    served_bento: str, pipeline_project: Project
+) -> None:
+    info = json.loads((pipeline_project.path / "dist/bento.json").read_text())
+    bento = Path(run(["bentoml", "get", info["bento_tag"], "-o", "path"], pipeline_project.path,
+                     pipeline_project.env).stdout.strip())  # fmt: skip
+    requirements = (bento / "env/python/requirements.txt").read_text().lower()
+    for package in ("tensorflow", "keras", "mlflow", "dvc", "matplotlib"):
+        assert f"\n{package}==" not in f"\n{requirements}", package
+    assert "ai-edge-litert==" in requirements
+    supervisor = listening_on(httpx.URL(served_bento).port).parent()
+    processes = [supervisor, *supervisor.children(recursive=True)]
+    resident = sum(process.memory_info().rss for process in processes)
+    assert resident < 500 * 2**20, f"{resident / 2**20:.0f} MB"
 
 
 @pytest.fixture(scope="module")
@@ -188,30 +242,9 @@ def in_process(pipeline_project: Project) -> Iterator[object]:
         yield test_client
 
 
-def test_in_process_service_answers_like_the_model(in_process, model: keras.Model) -> None:
+def test_in_process_service_answers_like_the_model(in_process, model: DigitClassifier) -> None:
     response = in_process.post("/predict", files={"image": ("d.png", DIGITS[1], "image/png")})
     assert response.status_code == 200, response.text
     expected = expected_probabilities(model, DIGITS[1])
     np.testing.assert_allclose(response.json()["probabilities"], expected, atol=1e-5)
     assert in_process.post("/predict", files={"image": ("x", b"junk")}).status_code == 415
-
-
-def test_a_stalled_upload_gets_a_408_without_reaching_the_routes(in_process) -> None:
-    from service.service import UploadLimit
-
-    reached, sent = [], []
-
-    async def route(scope: dict, receive: object, send: object) -> None:
-        reached.append(scope)
-
-    async def stalled() -> dict:
-        await asyncio.sleep(30)  # a client that opened a request and sends nothing
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    limit = UploadLimit(route, max_bytes=1000, seconds=0.2)
-    asyncio.run(limit({"type": "http", "method": "POST", "headers": []}, stalled, send))
-    assert sent[0]["status"] == 408 and b"did not arrive within 0.2 s" in sent[1]["body"]
-    assert not reached

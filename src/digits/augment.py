@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from digits.errors import ParamsError
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -20,9 +22,9 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         if min(self.rotation_degrees, self.scale, self.shift_pixels, self.stroke, self.blur) < 0:
-            raise ValueError("augmentation amounts must be >= 0")
+            raise ParamsError("augmentation amounts must be >= 0")
         if self.scale >= 1 or self.stroke > 1 or self.blur > 1:
-            raise ValueError("augment scale must be < 1, stroke and blur <= 1")
+            raise ParamsError("augment scale must be < 1, stroke and blur <= 1")
 
 
 def _affine(shape: tf.Tensor, seeds: tf.Tensor, config: AugmentConfig) -> tf.Tensor:

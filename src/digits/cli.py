@@ -1,26 +1,12 @@
-"""Running a stage entry point: expected failures end in one clear line, not a traceback."""
+"""Running a stage entry point: expected failures end in one clear line, anything else (a bug)
+keeps its traceback."""
 
 import signal
 import sys
 import time
 from collections.abc import Callable
 
-from digits.download import DownloadError
-from digits.idx import IdxFormatError
-
-
-class StageError(RuntimeError):
-    """A stage cannot complete; the message says why and what to do."""
-
-
-EXPECTED_ERRORS = (
-    StageError,
-    DownloadError,
-    IdxFormatError,
-    FileNotFoundError,
-    ValueError,
-    KeyError,
-)
+from digits.errors import DigitsError
 
 
 class Terminated(SystemExit):
@@ -33,7 +19,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def run_stage(name: str, main: Callable[[], None]) -> None:
-    """Call `main`; on an expected error print `<name>: error: ...` and exit with status 1."""
+    """Call `main`; on an expected error (DigitsError) print `<name>: error: ...` and exit 1."""
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -46,7 +32,6 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
             file=sys.stderr,
         )
         raise
-    except EXPECTED_ERRORS as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"{name}: error: {message}", file=sys.stderr)
+    except DigitsError as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
         sys.exit(1)

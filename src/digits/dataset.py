@@ -4,8 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
+from digits.errors import MissingInputError, ParamsError
 from digits.files import atomic_path
-from digits.idx import NUM_CLASSES
+from digits.mnist import NUM_CLASSES
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
@@ -22,7 +23,7 @@ def stratified_split(
     so the total is exact. Both index arrays are sorted, keeping the original order.
     """
     if not 0 < validation_size < len(labels):
-        raise ValueError(f"validation_size must be in 1..{len(labels) - 1}, got {validation_size}")
+        raise ParamsError(f"validation_size must be in 1..{len(labels) - 1}, got {validation_size}")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(labels, return_counts=True)
     exact = counts * validation_size / len(labels)
@@ -47,7 +48,7 @@ def save_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 def load_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a split written by `save_split`."""
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run `dvc repro preprocess` to create it")
+        raise MissingInputError(f"{path} is missing; run `dvc repro preprocess` to create it")
     with np.load(path) as arrays:
         return arrays["x"], arrays["y"]
 

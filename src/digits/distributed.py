@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from digits.cli import StageError
+from digits.errors import ParamsError, StageError
 from digits.train import (
     HISTORY_KEYS,
     KeepBest,
@@ -42,7 +42,7 @@ SUM = tf.distribute.ReduceOp.SUM
 def strategy_for(distribute: str) -> tf.distribute.Strategy | None:
     """The strategy params.yaml's train.distribute names; None for plain `fit`."""
     if distribute not in DISTRIBUTIONS:
-        raise ValueError(f"train.distribute must be one of {DISTRIBUTIONS}, not {distribute!r}")
+        raise ParamsError(f"train.distribute must be one of {DISTRIBUTIONS}, not {distribute!r}")
     if distribute == "mirrored":
         return tf.distribute.MirroredStrategy()
     if distribute == "multi_worker":
@@ -59,13 +59,13 @@ def _cluster() -> tuple[str, list[str]]:
         cluster = config["cluster"]
         task = f"{config['task']['type']} {config['task']['index']}"
     except KeyError as missing:
-        raise ValueError(
+        raise ParamsError(
             f"train.distribute is multi_worker but TF_CONFIG has no {missing}: set it on every"
             ' machine, e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]},'
             ' "task": {"type": "worker", "index": 0}}\' (index 0 is the chief; README)'
         ) from None
     except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+        raise ParamsError(f"TF_CONFIG is not valid JSON: {error}") from None
     return task, [address for addresses in cluster.values() for address in addresses]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from digits.errors import DigitsError
 from digits.files import atomic_path
 
 MANIFEST_NAME = "SHA256SUMS"
@@ -22,7 +23,7 @@ UPSTREAM = "upstream"
 MIRROR_MANIFEST = "mirror manifest"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(DigitsError):
     """A file could not be obtained from a mirror, or from any mirror."""
 
 

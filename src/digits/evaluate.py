@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digits.idx import NUM_CLASSES
-from digits.images import FRAME_SIDE, ImageError, to_mnist
+from digits.mnist import NUM_CLASSES
+from digits.serving import answer_images
 from digits.wild import make_non_digit_set, make_wild_set
 
 Classify = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) pixels -> (N, 10) probabilities
@@ -70,31 +70,14 @@ def score_predictions(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def _read_images(datas: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Through the service's preprocessing: stacked pixels of the readable images, and which
-    images were readable (a blank or unreadable one gets no pixels)."""
-    pixels, readable = [], []
-    for data in datas:
-        try:
-            pixels.append(to_mnist(data).pixels)
-            readable.append(True)
-        except ImageError:
-            readable.append(False)
-    stacked = np.stack(pixels) if pixels else np.zeros((0, FRAME_SIDE, FRAME_SIDE), np.float32)
-    return stacked, np.array(readable, dtype=bool)
-
-
 def _answers(
     classify: Classify, datas: list[bytes], uncertain_below: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per image, the digit the service names (-1 for none) and whether it flags it uncertain."""
-    pixels, readable = _read_images(datas)
-    digits = np.full(len(datas), -1)
-    uncertain = np.ones(len(datas), dtype=bool)
-    if len(pixels):
-        probabilities = classify(pixels)
-        digits[readable] = probabilities.argmax(axis=1)
-        uncertain[readable] = probabilities.max(axis=1) < uncertain_below
+    """Per image, the digit the service names (-1 for none: blank or unreadable) and whether it
+    flags it uncertain, from the service's own answer function."""
+    answers = answer_images(classify, datas, uncertain_below)
+    digits = np.array([-1 if a.get("digit") is None else a["digit"] for a in answers])
+    uncertain = np.array([a.get("uncertain", True) for a in answers], dtype=bool)
     return digits, uncertain
 
 
@@ -138,8 +121,8 @@ def non_digit_scores(
     return _mean_by([kind for kind, _, _ in samples], uncertain, "non_digit_flagged")
 
 
-# Evaluate knobs that change no score: the gate's threshold and the gallery's length.
-NOT_SCORED = ("min_accuracy", "gallery_size")
+# Evaluate knobs that change no score: the gates' thresholds and the gallery's length.
+NOT_SCORED = ("min_accuracy", "conversion_tolerance", "gallery_size")
 
 
 def evaluate_model(
@@ -155,13 +138,13 @@ def evaluate_model(
     return metrics, probabilities
 
 
-def evaluation_digest(params: dict, data_digest: str, uncertain_below: float) -> str:
-    """What makes two models' scores comparable: the same data, the same evaluate knobs, the
-    same realistic-image generator and uncertain rule. Promotion compares scores directly only
-    when this matches, and scores the champion again otherwise."""
+def evaluation_digest(params: dict, data_digest: str) -> str:
+    """What makes two models' scores comparable: the same data, the same evaluate knobs
+    (uncertain rule included) and the same realistic-image generator. Promotion compares
+    scores directly only when this matches, and scores the champion again otherwise."""
     scored = {key: value for key, value in params.items() if key not in NOT_SCORED}
     generator = Path(__file__).with_name("wild.py").read_bytes()
-    identity = json.dumps([scored, data_digest, uncertain_below], sort_keys=True).encode()
+    identity = json.dumps([scored, data_digest], sort_keys=True).encode()
     return hashlib.sha256(identity + hashlib.sha256(generator).digest()).hexdigest()
 
 

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from digits.errors import MissingInputError
+
 # The process umask, for the final permissions: os.umask can only be read by setting it.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -51,5 +53,5 @@ def write_json(path: Path, data: Any) -> None:
 def read_json(path: Path) -> Any:
     """Read a JSON file, with a hint to run the pipeline when it is missing."""
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run `dvc repro` to create it")
+        raise MissingInputError(f"{path} is missing; run `dvc repro` to create it")
     return json.loads(path.read_text(encoding="utf-8"))

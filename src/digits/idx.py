@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from digits.errors import DigitsError
+from digits.mnist import FRAME_SIDE, NUM_CLASSES
+
 UNSIGNED_BYTE = 0x08
-IMAGE_SIDE = 28
-NUM_CLASSES = 10
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(DigitsError, ValueError):
     """The file is not a well-formed IDX file of the expected kind."""
 
 
@@ -56,7 +57,7 @@ def parse_idx(data: bytes, source: str, expected_ndim: int) -> np.ndarray:
 def read_images(path: Path) -> np.ndarray:
     """MNIST images as uint8 of shape (N, 28, 28)."""
     images = parse_idx(read_bytes(path), path.name, expected_ndim=3)
-    if images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+    if images.shape[1:] != (FRAME_SIDE, FRAME_SIDE):
         raise IdxFormatError(
             f"{path.name}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28"
         )

@@ -16,10 +16,11 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from PIL import Image
 
-from digits.idx import NUM_CLASSES
+from digits.mnist import NUM_CLASSES
 from digits.serving import DigitClassifier, answer_images
 
 PROBABILITY_COLUMNS = [f"p{digit}" for digit in range(NUM_CLASSES)]
+MODEL_ARTIFACT = "model.tflite"  # the converted model, stored under artifacts/
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("binary", "image")]),
     outputs=Schema(
@@ -35,11 +36,11 @@ SIGNATURE = ModelSignature(
 
 
 class ImageModel(mlflow.pyfunc.PythonModel):
-    """Answers for image files; `model_config` carries the uncertain threshold the model was
-    evaluated with."""
+    """Answers for image files, from the TensorFlow Lite model the service runs (LiteRT: no
+    TensorFlow needed); `model_config` carries the uncertain threshold it was evaluated with."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        self.classifier = DigitClassifier(Path(context.artifacts["keras_model"]))
+        self.classifier = DigitClassifier(Path(context.artifacts["model"]))
         self.uncertain_below = float(context.model_config["uncertain_below"])
 
     def predict(
@@ -48,7 +49,7 @@ class ImageModel(mlflow.pyfunc.PythonModel):
         if "image" not in model_input.columns:
             raise ValueError("the input needs a binary column 'image' of image file bytes")
         datas = [_as_bytes(value) for value in model_input["image"]]
-        answers = answer_images(self.classifier, datas, self.uncertain_below)
+        answers = answer_images(self.classifier.probabilities, datas, self.uncertain_below)
         unreadable = [f"row {i}: {a['error']}" for i, a in enumerate(answers) if "error" in a]
         if unreadable:
             raise ValueError("unreadable images: " + "; ".join(unreadable))
@@ -81,12 +82,14 @@ def example_input() -> pd.DataFrame:
     return pd.DataFrame({"image": [buffer.getvalue()]})
 
 
-def log_image_model(keras_file: Path, code_dir: Path, uncertain_below: float) -> str:
-    """Log the image model into the active run; return its logged model id."""
+def log_image_model(model_file: Path, code_dir: Path, uncertain_below: float) -> str:
+    """Log the image model (the .tflite file) into the active run; return its logged model id."""
+    if model_file.name != MODEL_ARTIFACT:
+        raise ValueError(f"the image model serves {MODEL_ARTIFACT}, not {model_file.name}")
     info = mlflow.pyfunc.log_model(
         name="image_model",
         python_model=ImageModel(),
-        artifacts={"keras_model": str(keras_file)},
+        artifacts={"model": str(model_file)},
         code_paths=[str(code_dir)],
         model_config={"uncertain_below": uncertain_below},
         signature=SIGNATURE,
@@ -101,5 +104,5 @@ def _requirements() -> list[str]:
 
     return [
         f"{name}=={version(name)}"
-        for name in ("mlflow", "tensorflow", "keras", "numpy", "pandas", "pillow", "scipy")
+        for name in ("mlflow", "ai-edge-litert", "numpy", "pandas", "pillow", "scipy")
     ]

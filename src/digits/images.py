@@ -14,16 +14,18 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from digits.errors import DigitsError
+from digits.mnist import FRAME_SIDE
+
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "ICO")
 MAX_PIXELS = 40_000_000  # decoded size limit: refuses decompression bombs before decoding
 WORK_SIDE = 200  # images are reduced to at most this side before the pixel work
-BOX_SIDE = 20  # MNIST: digit fitted into 20x20 ...
-FRAME_SIDE = 28  # ... centred by mass in 28x28
+BOX_SIDE = 20  # MNIST: digit fitted into 20x20, centred by mass in FRAME_SIDE
 MIN_CONTRAST = 0.08  # below this the image holds no visible digit
 TARGET_STROKE = 2.2  # MNIST stroke width in pixels of the 20x20 box
 
 
-class ImageError(ValueError):
+class ImageError(DigitsError, ValueError):
     """The bytes are not an image we can read; the message says why."""
 
 

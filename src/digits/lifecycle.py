@@ -22,14 +22,16 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from digits.errors import DigitsError, MissingInputError, RegistryError
 from digits.evaluate import evaluate_model
 from digits.files import read_json
+from digits.image_model import MODEL_ARTIFACT
 from digits.packaging import bentoml_env
 from digits.params import load_params
 from digits.paths import BENTO_FILE, BENTO_INFO_FILE
 from digits.promotion import Decision, Rule, decide
 from digits.registry import champion, history, move_alias, rollback_target
-from digits.serving import UNCERTAIN_BELOW, DigitClassifier
+from digits.serving import DigitClassifier
 from digits.tracking import EVALUATION_TAG, use_experiment
 
 BENTO_TAG = "bento_tag"  # on versions: the bento built for them
@@ -52,22 +54,21 @@ def champion_scores(
         f"package: the champion (version {current.version}) was scored on another evaluation;"
         " scoring it on this one"
     )
-    classifier = DigitClassifier(keras_file_of(current))
+    classifier = DigitClassifier(model_file_of(current))
     images, labels = test
-    scores, _ = evaluate_model(
-        classifier.probabilities, images, labels, evaluate_params, UNCERTAIN_BELOW
-    )
+    rule = evaluate_params["uncertain_below"]
+    scores, _ = evaluate_model(classifier.probabilities, images, labels, evaluate_params, rule)
     return scores
 
 
-def keras_file_of(version: ModelVersion) -> Path:
-    """The Keras model file of a registered version, downloaded from the store."""
+def model_file_of(version: ModelVersion) -> Path:
+    """The served model file of a registered version, downloaded from the store."""
     target = Path(tempfile.mkdtemp(prefix="digits-champion-"))
     local = Path(mlflow.artifacts.download_artifacts(version.source, dst_path=str(target)))
-    for candidate in ("artifacts/model.keras", "data/model.keras"):
-        if (local / candidate).exists():
-            return local / candidate
-    raise FileNotFoundError(f"version {version.version} of {version.name} holds no model.keras")
+    found = local / "artifacts" / MODEL_ARTIFACT
+    if not found.exists():
+        raise MissingInputError(f"version {version.version} of {version.name} has no {found.name}")
+    return found
 
 
 def promote_if_better(
@@ -139,10 +140,10 @@ def champion_bento(client: MlflowClient, name: str, alias: str) -> str:
     artifacts when the store does not have it (another machine, a fresh BENTOML_HOME)."""
     current = champion(client, name, alias)
     if current is None:
-        raise LookupError(f"{name} has no @{alias}: run `make pipeline` first")
+        raise RegistryError(f"{name} has no @{alias}: run `make pipeline` first")
     tag = current.tags.get(BENTO_TAG)
     if not tag:
-        raise LookupError(f"version {current.version} has no bento: run `make bento`")
+        raise RegistryError(f"version {current.version} has no bento: run `make bento`")
     if _bentoml("get", tag).returncode != 0:
         with tempfile.TemporaryDirectory() as folder:
             archive = mlflow.artifacts.download_artifacts(
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
             print(checkout_bento())
         else:
             print(champion_bento(client, name, alias))
-    except (LookupError, MlflowException) as error:
+    except (DigitsError, MlflowException) as error:
         sys.exit(f"{parser.prog} {args.command}: error: {error}")
 
 

@@ -4,9 +4,10 @@ from collections.abc import Sequence
 
 import keras
 
-from digits.idx import IMAGE_SIDE, NUM_CLASSES
+from digits.errors import ParamsError
+from digits.mnist import FRAME_SIDE, NUM_CLASSES
 
-INPUT_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
+INPUT_SHAPE = (FRAME_SIDE, FRAME_SIDE, 1)
 ARCHITECTURES = ("seed", "bn")
 
 
@@ -48,13 +49,13 @@ def build_model(
     dense layer.
     """
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {architecture!r}")
+        raise ParamsError(f"architecture must be one of {ARCHITECTURES}, not {architecture!r}")
     if not conv_filters:
-        raise ValueError("conv_filters must list at least one block")
+        raise ParamsError("conv_filters must list at least one block")
     if kernel_size < 1 or dense_units < 1 or min(conv_filters) < 1:
-        raise ValueError("kernel_size, dense_units and every conv_filters entry must be >= 1")
+        raise ParamsError("kernel_size, dense_units and every conv_filters entry must be >= 1")
     if not 0 <= dropout < 1:
-        raise ValueError("dropout must be in [0, 1)")
+        raise ParamsError("dropout must be in [0, 1)")
     block_of = _seed_block if architecture == "seed" else _bn_block
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     features = inputs

@@ -8,6 +8,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import bentoml
+
 from digits.files import atomic_path
 
 
@@ -18,9 +20,22 @@ def bentoml_env() -> dict[str, str]:
 
 # What bentofile.yaml draws on. Building from a clean copy keeps anything else out of the bento
 # and works inside `dvc exp run --temp` workspaces (under .dvc/), where BentoML refuses to read.
-BUILD_INPUTS = ("bentofile.yaml", "requirements.lock", "service", "src/digits")
+BUILD_INPUTS = ("bentofile.yaml", "service", "src/digits")
 # Written into the build: the BentoML model the bento serves (read by service/service.py).
 PINNED_MODEL = Path("service/pinned_model.json")
+SERVED_MODEL_FILE = "model.tflite"  # the file inside the BentoML model
+
+
+def save_bento_model(
+    name: str, model_file: Path, labels: dict[str, str], uncertain_below: float
+) -> bentoml.Model:
+    """The converted model as a BentoML model: the file, the version's labels and the uncertain
+    threshold it was evaluated with (the service applies exactly that)."""
+    with bentoml.models.create(
+        name, labels=labels, metadata={"uncertain_below": uncertain_below}
+    ) as model:
+        shutil.copy2(model_file, model.path_of(SERVED_MODEL_FILE))
+    return model
 
 
 def build_bento(project_root: Path, model_tag: str) -> str:

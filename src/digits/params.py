@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 
+from digits.errors import ParamsError
 from digits.paths import PARAMS_FILE
 
 
@@ -26,5 +27,5 @@ def load_params(section: str, path: Path = PARAMS_FILE) -> dict[str, Any]:
     with path.open(encoding="utf-8") as file:
         params = yaml.load(file, Loader=_Loader) or {}  # a SafeLoader
     if section not in params:
-        raise KeyError(f"{path} has no '{section}' section")
+        raise ParamsError(f"{path} has no '{section}' section")
     return params[section]

@@ -13,6 +13,7 @@ PROVENANCE_FILE = RAW_DIR / "provenance.json"
 PROCESSED_DIR = DATA_DIR / "processed"
 MODEL_DIR = DATA_DIR / "model"
 MODEL_FILE = MODEL_DIR / "model.keras"
+LITE_MODEL_FILE = MODEL_DIR / "model.tflite"  # its conversion: what is evaluated and served
 RUN_FILE = MODEL_DIR / "mlflow_run.json"
 
 REPORTS_DIR = PROJECT_ROOT / "reports"
@@ -20,6 +21,7 @@ DATA_STATS_FILE = REPORTS_DIR / "data_stats.json"
 LIVE_DIR = REPORTS_DIR / "live"  # DVCLive: metrics.json and plots/metrics/{train,eval}/*.tsv
 TRAIN_METRICS_FILE = REPORTS_DIR / "train.json"
 METRICS_FILE = REPORTS_DIR / "metrics.json"
+CONVERSION_FILE = REPORTS_DIR / "conversion.json"
 PER_CLASS_FILE = REPORTS_DIR / "per_class.json"
 CONFUSION_FILE = REPORTS_DIR / "confusion.csv"
 CONFUSION_PNG = REPORTS_DIR / "confusion_matrix.png"

@@ -10,6 +10,7 @@ them; `make plots` installs them and points DVC's `plots.html_template` here).
 import sys
 from pathlib import Path
 
+from digits.errors import MissingInputError
 from digits.files import write_text
 
 # UMD builds, loaded in this order: each defines the global the next one needs.
@@ -28,7 +29,7 @@ def offline_template(node_modules: Path) -> str:
     for library in LIBRARIES:
         path = node_modules / library
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: run `npm ci` (make plots does)")
+            raise MissingInputError(f"{path} is missing: run `npm ci` (make plots does)")
         code = path.read_text(encoding="utf-8")
         if "</script" in code.lower() or any(mark in code for mark in PLACEHOLDERS):
             raise ValueError(f"{path} cannot be inlined: it holds </script> or a DVC placeholder")

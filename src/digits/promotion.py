@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from digits.errors import ParamsError
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -17,7 +19,7 @@ class Rule:
             tuple(params.get("higher_is_better", ())), tuple(params.get("lower_is_better", ()))
         )
         if not rule.higher_is_better and not rule.lower_is_better:
-            raise ValueError("package.promotion names no score to compare")
+            raise ParamsError("package.promotion names no score to compare")
         return rule
 
     @property

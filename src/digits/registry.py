@@ -9,6 +9,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from digits.errors import RegistryError
+
 HISTORY_TAG = "champion_history"  # on the registered model: the alias's moves, oldest first
 HISTORY_KEPT = 40  # moves kept (an MLflow tag value holds a few thousand characters)
 
@@ -58,7 +60,7 @@ def rollback_target(client: MlflowClient, name: str, alias: str) -> str:
     back twice goes back two champions, not back and forth."""
     current = champion(client, name, alias)
     if current is None:
-        raise LookupError(f"{name} has no @{alias} to roll back")
+        raise RegistryError(f"{name} has no @{alias} to roll back")
     reigns: list[str] = []  # the champions still standing, oldest first
     for move in history(client, name):
         if move["how"] == "rollback":
@@ -67,5 +69,5 @@ def rollback_target(client: MlflowClient, name: str, alias: str) -> str:
             reigns.append(move["version"])
     earlier = [version for version in reigns if version != str(current.version)]
     if not earlier:
-        raise LookupError(f"no earlier @{alias} than version {current.version} to roll back to")
+        raise RegistryError(f"no earlier @{alias} than version {current.version} to roll back to")
     return earlier[-1]

@@ -1,88 +1,51 @@
-"""Inference for the service: fast model calls and the JSON answer for one image."""
+"""Inference for the service and the registry model: the converted model run by LiteRT (no
+TensorFlow), and the JSON answer for image bytes."""
 
 import base64
 import io
 import threading
-import warnings
+from collections.abc import Callable
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
-from digits.idx import NUM_CLASSES
 from digits.images import (
-    FRAME_SIDE,
     MAX_PIXELS,
     BlankImageError,
     ImageError,
     UnsupportedFormatError,
     to_mnist,
 )
+from digits.mnist import FRAME_SIDE, NUM_CLASSES
 
 
 class DigitClassifier:
-    """A saved Keras model, called through its TensorFlow Lite conversion.
+    """A TensorFlow Lite model (data/model/model.tflite, converted and checked against the Keras
+    model by the evaluate stage) run by LiteRT, one image per call: the interpreter's XNNPACK
+    kernels take a fraction of a millisecond per image, and resizing its input for each batch
+    size would cost more than it saves (docs/serving.md)."""
 
-    `keras.Model.predict` costs tens of milliseconds per call whatever the batch size; a traced
-    TensorFlow function runs one image of the default model in about 2 ms and 32 in 10 ms; the
-    TensorFlow Lite graph (XNNPACK kernels) takes 0.2 ms per image, 6 ms for 32 one by one,
-    with the same probabilities (checked at start-up). The traced function is the fallback.
-    """
-
-    def __init__(self, model_file: Path, threads: int | None = None) -> None:
-        if threads:
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(threads)
-                tf.config.threading.set_inter_op_parallelism_threads(1)
-            except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
-                pass
-        self.model = keras.models.load_model(model_file, compile=False)
-        signature = tf.TensorSpec((None, FRAME_SIDE, FRAME_SIDE, 1), tf.float32)
-        self._call = tf.function(
-            lambda x: self.model(x, training=False), input_signature=[signature]
-        )
-        self._lite = _lite_interpreter(self.model, threads or 1)
-        self._lite_lock = threading.Lock()  # an interpreter runs one call at a time
-        probe = np.random.default_rng(0).random((1, FRAME_SIDE, FRAME_SIDE, 1), np.float32)
-        expected = self._call(probe).numpy()  # also traces the fallback now, before serving
-        if self._lite and not np.allclose(self._single(probe), expected, atol=1e-5):
-            self._lite = None  # never serve a conversion that disagrees with the model
+    def __init__(self, model_file: Path, threads: int = 1) -> None:
+        self._interpreter = Interpreter(model_path=str(model_file), num_threads=threads)
+        self._interpreter.allocate_tensors()
+        self._source = self._interpreter.get_input_details()[0]["index"]
+        self._target = self._interpreter.get_output_details()[0]["index"]
+        self._lock = threading.Lock()  # an interpreter runs one call at a time
 
     def _single(self, image: np.ndarray) -> np.ndarray:
-        interpreter, (source, target) = self._lite
-        with self._lite_lock:
-            interpreter.set_tensor(source, image)
-            interpreter.invoke()
-            return interpreter.get_tensor(target).copy()
+        with self._lock:
+            self._interpreter.set_tensor(self._source, image)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._target).copy()
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) float32 MNIST-style images -> (N, 10) class probabilities."""
-        batch = np.asarray(images, dtype=np.float32).reshape(-1, FRAME_SIDE, FRAME_SIDE, 1)
+        """(N, 28, 28) or (N, 28, 28, 1) float32 MNIST-style images -> (N, 10) probabilities."""
+        batch = np.asarray(images, dtype=np.float32).reshape(-1, 1, FRAME_SIDE, FRAME_SIDE, 1)
         if not len(batch):
             return np.zeros((0, NUM_CLASSES), np.float32)
-        if self._lite:
-            return np.concatenate([self._single(image[None]) for image in batch])
-        return self._call(batch).numpy()
-
-
-def _lite_interpreter(model: keras.Model, threads: int) -> tuple | None:
-    """The model converted to a TensorFlow Lite interpreter for one image, with its input and
-    output tensor indices; None where this TensorFlow has no working converter."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite points to LiteRT, a separate package
-            interpreter = tf.lite.Interpreter(
-                model_content=tf.lite.TFLiteConverter.from_keras_model(model).convert(),
-                num_threads=threads,
-            )
-        interpreter.allocate_tensors()
-    except (AttributeError, ImportError, RuntimeError, ValueError):
-        return None
-    source = interpreter.get_input_details()[0]["index"]
-    target = interpreter.get_output_details()[0]["index"]
-    return interpreter, (source, target)
+        return np.concatenate([self._single(image) for image in batch])
 
 
 def png_base64(pixels: np.ndarray) -> str:
@@ -92,13 +55,7 @@ def png_base64(pixels: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-# A digit named with less probability than this is flagged `uncertain`. Chosen on the validation
-# split: it flags about 1% of real digits; the evaluate stage reports how many letters and photos
-# of nothing it flags (non_digit_flagged) and how many realistic digits (wild_uncertain).
-UNCERTAIN_BELOW = 0.95
-
-
-def answer(probabilities: np.ndarray, uncertain_below: float = UNCERTAIN_BELOW) -> dict:
+def answer(probabilities: np.ndarray, uncertain_below: float) -> dict:
     """The JSON answer for one image: digit, its probability, all ten, and the uncertain flag."""
     digit = int(np.argmax(probabilities))
     confidence = float(probabilities[digit])
@@ -150,21 +107,32 @@ def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def answer_images(
-    classifier: DigitClassifier, datas: list[bytes], uncertain_below: float = UNCERTAIN_BELOW
+    classify: Callable[[np.ndarray], np.ndarray],
+    datas: list[bytes],
+    uncertain_below: float,
+    max_pixels: int = MAX_PIXELS,
+    preprocessed: bool = False,
 ) -> list[dict]:
-    """Image bytes -> one JSON answer each, the model called once for all readable images:
-    the answer that /predict gives, the blank answer, or {"error", "status"} when unreadable."""
+    """Image bytes -> one JSON answer each, `classify` (images -> probabilities, for example
+    DigitClassifier.probabilities) called once for all readable images:
+    the answer that /predict gives (with the 28x28 image the model saw as a base64 PNG when
+    `preprocessed`), the blank answer, or {"error", "status"} when unreadable."""
     prepared: list[np.ndarray | dict] = []
     for data in datas:
         try:
-            prepared.append(read_image(data))
+            prepared.append(read_image(data, max_pixels))
         except BlankImageError as blank:
             prepared.append(blank_answer(str(blank)))
         except UnreadableImage as failure:
             prepared.append({"error": str(failure), "status": failure.status})
     readable = [item for item in prepared if isinstance(item, np.ndarray)]
-    probabilities = iter(classifier.probabilities(np.stack(readable)) if readable else [])
-    return [
-        answer(next(probabilities), uncertain_below) if isinstance(item, np.ndarray) else item
-        for item in prepared
-    ]
+    probabilities = iter(classify(np.stack(readable)) if readable else [])
+    answers = []
+    for item in prepared:
+        if isinstance(item, np.ndarray):
+            result = answer(next(probabilities), uncertain_below)
+            if preprocessed:
+                result["preprocessed"] = png_base64(item)
+            item = result
+        answers.append(item)
+    return answers

@@ -10,7 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from digits.augment import AugmentConfig, augment_batch
-from digits.idx import NUM_CLASSES
+from digits.errors import ParamsError
+from digits.mnist import NUM_CLASSES
 from digits.model import build_model
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -37,18 +38,18 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError("epochs and batch_size must be >= 1 and learning_rate > 0")
+            raise ParamsError("epochs and batch_size must be >= 1 and learning_rate > 0")
         if self.schedule not in SCHEDULES or self.precision not in PRECISIONS:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, precision one of {PRECISIONS}")
+            raise ParamsError(f"schedule must be one of {SCHEDULES}, precision one of {PRECISIONS}")
         if not 0 <= self.warmup_epochs < self.epochs or not 0 <= self.label_smoothing < 1:
-            raise ValueError("warmup_epochs must be in [0, epochs), label_smoothing in [0, 1)")
+            raise ParamsError("warmup_epochs must be in [0, epochs), label_smoothing in [0, 1)")
 
 
 def recipe(params: dict) -> TrainConfig:
     """The TrainConfig for params.yaml's train section: its `seed` plus the chosen preset."""
     presets = params["presets"]
     if params["preset"] not in presets:
-        raise ValueError(f"train.preset {params['preset']!r} is not one of {sorted(presets)}")
+        raise ParamsError(f"train.preset {params['preset']!r} is not one of {sorted(presets)}")
     chosen = dict(presets[params["preset"]])
     augment = chosen.pop("augment", None)
     chosen["conv_filters"] = tuple(chosen.get("conv_filters", TrainConfig.conv_filters))

@@ -1,0 +1,60 @@
+"""dvc.yaml's dependencies are the modules each stage really imports: computed here from the
+import statements of the stage script and, transitively, of the digits modules it reaches."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "digits"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The digits modules one file imports (`from digits.x import y`, `import digits.x`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("digits."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("digits.")}
+    return found
+
+
+def closure(script: Path) -> set[str]:
+    """Every file a stage script runs: itself and the digits modules it reaches."""
+    files, pending, seen = {script.relative_to(ROOT).as_posix()}, [script], set()
+    while pending:
+        for module in imported_modules(pending.pop()) - seen:
+            seen.add(module)
+            path = PACKAGE / f"{module}.py"
+            files.add(path.relative_to(ROOT).as_posix())
+            pending.append(path)
+    return files
+
+
+def declared(deps: list[str]) -> set[str]:
+    """The files a stage's deps cover (a directory covers the files under it)."""
+    files = set()
+    for dep in deps:
+        path = ROOT / dep
+        if path.is_dir():
+            files |= {p.relative_to(ROOT).as_posix() for p in path.rglob("*.py")}
+        elif dep.endswith(".py"):
+            files.add(dep)
+    return files
+
+
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_each_stage_depends_on_exactly_the_code_it_runs(name: str) -> None:
+    stage = STAGES[name]
+    script = ROOT / stage["cmd"].split("python ", 1)[1].split()[0]
+    needed, listed = closure(script), declared(stage["deps"])
+    assert not needed - listed, f"{name}: imported but not in dvc.yaml: {sorted(needed - listed)}"
+    whole_package = "src/digits" in stage["deps"]  # the package stage ships the package
+    if not whole_package:
+        assert not listed - needed, f"{name}: in dvc.yaml but not run: {sorted(listed - needed)}"
