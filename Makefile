@@ -13,6 +13,10 @@ PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
 PLOTS_TEMPLATE := node_modules/digits-plots.html
 export BENTOML_DO_NOT_TRACK := True
+# $(call apt,<test that it is installed>,<Debian package>): install it unless the test passes
+# (apt-get; sudo when not root).
+apt = $(1) >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(2) >/dev/null; }
 
 .DEFAULT_GOAL := help
 .PHONY: help install browser postgres haproxy load-balancer pipeline test lint format \
@@ -39,20 +43,14 @@ test: install browser postgres haproxy plots-setup ## Set up, then run the whole
 	python -m pytest
 
 browser: ## Install Debian's chromium for the browser tests (apt-get; sudo when not root)
-	@test -x $(CHROMIUM) || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@$(call apt,test -x $(CHROMIUM),chromium)
 	@$(CHROMIUM) --version
 
 postgres: ## Install Debian's PostgreSQL for the MLflow server test and make mlflow-server
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+	@$(call apt,ls /usr/lib/postgresql/*/bin/initdb,postgresql)
 
 haproxy: ## Install Debian's HAProxy for make load-balancer and its test
-	@command -v haproxy >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq haproxy >/dev/null; }
+	@$(call apt,command -v haproxy,haproxy)
 
 $(PLOTS_TEMPLATE): package-lock.json $(INSTALLED)
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
@@ -102,9 +100,7 @@ bench-accuracy: install ## Default recipe vs seed preset, full pipeline on real 
 	python benchmarks/accuracy.py
 
 bench-serve: install ## The service against a naive baseline: latency, requests/s, memory (hey)
-	@command -v hey >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq hey >/dev/null; }
+	@$(call apt,command -v hey,hey)
 	@test -f dist/bento.json || { echo "no packaged model: run make pipeline first"; exit 1; }
 	python benchmarks/serve.py
 
@@ -112,9 +108,7 @@ fuzz: install ## Fuzz decode + preprocessing longer than CI does (FUZZ_EXAMPLES,
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-20000} python -m pytest -q tests/test_fuzz.py
 
 bench-load: install ## 60 s at concurrency 64 of valid and hostile uploads: no 5xx, memory (wrk)
-	@command -v wrk >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	@$(call apt,command -v wrk,wrk)
 	@test -f dist/bento.json || { echo "no packaged model: run make pipeline first"; exit 1; }
 	python benchmarks/load.py $(LOAD_ARGS)
 

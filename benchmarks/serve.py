@@ -92,6 +92,8 @@ class Server:
 
 
 def start(target: str, env: dict, log: Path) -> Server:
+    if ".py:" not in target and target.count(":") == 1:  # a bento runs its own code, not ours
+        env = {key: value for key, value in env.items() if key != "PYTHONPATH"}
     port = free_port()
     command = ["bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
     started = time.perf_counter()

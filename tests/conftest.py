@@ -227,9 +227,23 @@ def reproduced_project(root: Path, **extra_env: str) -> Iterator[Project]:
 
 @pytest.fixture(scope="session")
 def pipeline_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    """The project reproduced once for the session, with its own SQLite MLflow store."""
+    """The project reproduced once for the session, with its own SQLite MLflow store. Tests
+    only read it; a test that changes a project works on `own_project`."""
     with reproduced_project(tmp_path_factory.mktemp("pipeline")) as project:
         yield project
+
+
+def copied(project: Project, target: Path) -> Project:
+    """A copy of a reproduced project (git, DVC cache, MLflow store and all) at `target`."""
+    shutil.copytree(project.path, target, symlinks=True)
+    return Project(target, project.env, project.log)
+
+
+@pytest.fixture
+def own_project(pipeline_project: Project, tmp_path: Path) -> Project:
+    """The reproduced project copied for one test that changes it (commits, experiments,
+    reruns), so that no test depends on another's order."""
+    return copied(pipeline_project, tmp_path / "project")
 
 
 # --- the packaged bento, served for real ------------------------------------------------------

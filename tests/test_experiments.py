@@ -3,11 +3,10 @@ in use reruns nothing, `dvc exp show` leads with scores, DVCLive's per-epoch met
 outputs, and `dvc plots show` renders with no internet."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, Project, run
+from conftest import PROJECT_ROOT, Project, copied, run
 from mlflow.tracking import MlflowClient
 from test_ui import CHROMIUM, CHROMIUM_ARGS
 
@@ -18,8 +17,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def project(pipeline_project: Project, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    copy = tmp_path_factory.mktemp("experiments") / "project"
-    shutil.copytree(pipeline_project.path, copy, symlinks=True)
+    copy = copied(pipeline_project, tmp_path_factory.mktemp("experiments") / "project").path
     # Temporary experiments start from the last commit: commit the reproduced state.
     run(["git", "add", "-A"], copy, pipeline_project.env)
     run(["git", "commit", "-q", "-m", "reproduced"], copy, pipeline_project.env)

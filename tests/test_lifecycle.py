@@ -15,7 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Project, free_port, run, running, serving, synthetic_digits
+from conftest import Project, copied, free_port, run, running, serving, synthetic_digits
 from mlflow.tracking import MlflowClient
 
 from digits.wild import make_wild_set
@@ -57,8 +57,7 @@ def moved(pipeline_project: Project, tmp_path_factory: pytest.TempPathFactory) -
     shutil.copytree(original / "dist", root / "original")
     champion = str(store(original).get_model_version_by_alias(NAME, "champion").version)
     before = snapshot(original)
-    copy = root / "elsewhere" / "project"
-    shutil.copytree(original, copy, symlinks=True)
+    copy = copied(pipeline_project, root / "elsewhere" / "project").path
     env = dict(pipeline_project.env, BENTOML_HOME=str(root / "bentoml"))
     # A model too weak to win, with the gate lowered so that it reaches packaging.
     weaker = ["-S", "train.presets.seed.learning_rate=0.00001", "-S", "evaluate.min_accuracy=0"]

@@ -132,10 +132,8 @@ def test_after_repro_status_is_clean_and_nothing_reruns(
     assert "Running stage" not in again.stdout + again.stderr
 
 
-def test_temporary_experiment_logs_into_the_checkout_store(
-    pipeline_project: Project,
-) -> None:
-    project, env = pipeline_project.path, pipeline_project.env
+def test_temporary_experiment_logs_into_the_checkout_store(own_project: Project) -> None:
+    project, env = own_project.path, own_project.env
     run(["git", "add", "-A"], project, env)
     run(["git", "commit", "-q", "-m", "first run"], project, env)
     run(["dvc", "exp", "run", "--temp", "-S", "train.presets.seed.batch_size=64"], project, env)
@@ -148,8 +146,8 @@ def test_temporary_experiment_logs_into_the_checkout_store(
     assert len(runs) == 1 and "test_accuracy" in runs[0].data.metrics
 
 
-def test_gate_fails_evaluate_below_min_accuracy(pipeline_project: Project) -> None:
-    project, env = pipeline_project.path, pipeline_project.env
+def test_gate_fails_evaluate_below_min_accuracy(own_project: Project) -> None:
+    project, env = own_project.path, own_project.env
     result = run(
         ["dvc", "exp", "run", "--temp", "-S", "evaluate.min_accuracy=1.01"],
         project,
@@ -196,10 +194,10 @@ def intact_zip(path: Path) -> bool:
 
 
 def test_killed_train_and_package_leave_nothing_half_done_and_repro_recovers(
-    pipeline_project: Project,
+    own_project: Project,
 ) -> None:
-    """Runs last here: it reproduces the fixture's pipeline again, as a user would after a crash."""
-    project, env = pipeline_project.path, pipeline_project.env
+    """Reproduces the pipeline again after each kill, as a user would after a crash."""
+    project, env = own_project.path, own_project.env
     client = mlflow_client(project)
     experiment = client.get_experiment_by_name("mnist-cnn").experiment_id
     before = {r.info.run_id for r in client.search_runs([experiment])}

@@ -16,9 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_push_then_pull_in_a_fresh_clone_serves_without_retraining(
-    pipeline_project: Project, tmp_path: Path
+    own_project: Project, tmp_path: Path
 ) -> None:
-    project, env = pipeline_project.path, pipeline_project.env
+    project, env = own_project.path, own_project.env
     remote = tmp_path / "remote"
     run(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], project, env)
     run(["git", "add", "-A"], project, env)

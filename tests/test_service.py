@@ -229,7 +229,9 @@ def test_the_served_bento_holds_no_tensorflow_and_fits_in_500_mb(
 
 @pytest.fixture(scope="module")
 def in_process(pipeline_project: Project) -> Iterator[object]:
-    """The service class's ASGI app in this process, with the fixture's BentoML store."""
+    """The service class's ASGI app in this process, with the fixture's BentoML store; the
+    environment is restored afterwards."""
+    saved = {name: os.environ.get(name) for name in ("BENTOML_HOME", "DIGITS_MODEL")}
     os.environ["BENTOML_HOME"] = str(pipeline_project.bentoml_home)
     # The store also holds models of experiments run by other tests: pin the workspace's one.
     info = json.loads((pipeline_project.path / "dist/bento.json").read_text())
@@ -238,8 +240,15 @@ def in_process(pipeline_project: Project) -> Iterator[object]:
 
     from service.service import DigitRecognizer
 
-    with TestClient(DigitRecognizer.to_asgi()) as test_client:
-        yield test_client
+    try:
+        with TestClient(DigitRecognizer.to_asgi()) as test_client:
+            yield test_client
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def test_in_process_service_answers_like_the_model(in_process, model: DigitClassifier) -> None:
