@@ -1,11 +1,12 @@
 """Serving benchmark: the real service against a baseline, in one run, measured by `hey`.
 
 Both run with `bentoml serve` on 127.0.0.1: the service from the packaged bento
-(dist/bento.json), the baseline from benchmarks/naive_service.py (Keras `model.predict` per
-request) or, with --baseline, another bento (an earlier version of the service). For each:
-start-up time to ready, memory of its processes, single-image /predict latency (p50/p95/p99)
-at concurrency 1, 8 and 32, requests/s at 32, and images/s through /predict_batch. Every
-request is a 400x400 JPEG photo of a handwritten digit.
+(dist/bento.json) in an environment made from the bento's own lock (no TensorFlow); the
+baseline from benchmarks/naive_service.py (Keras `model.predict` per request) or, with
+--baseline, another bento (an earlier version of the service). For each: start-up time to
+ready, memory of its processes, single-image /predict latency (p50/p95/p99) at concurrency
+1, 8 and 32, requests/s at 32, and images/s through /predict_batch. Every request is a
+400x400 JPEG photo of a handwritten digit.
 
     python benchmarks/serve.py [--seconds 10] [--only service|baseline] [--baseline BENTO]
 """
@@ -91,14 +92,38 @@ class Server:
             self.process.kill()
 
 
-def start(target: str, env: dict, log: Path) -> Server:
+def bento_path(tag: str, env: dict) -> Path:
+    where = ["bentoml", "get", tag, "-o", "path"]
+    return Path(
+        subprocess.run(where, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    )
+
+
+def own_environment(bento: Path, work: Path) -> Path:
+    """A virtual environment with exactly the bento's locked requirements, as a deployment
+    installs them (uv; from its cache when warm); returns its bin directory."""
+    venv = work / f"env-{bento.name}"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    requirements = bento / "env/python/requirements.txt"
+    sync = ["uv", "pip", "sync", "--quiet", "--python", str(venv / "bin/python"), str(requirements)]
+    subprocess.run(sync, check=True)
+    return venv / "bin"
+
+
+def start(target: str, env: dict, log: Path, own_env: bool = False) -> Server:
+    """`bentoml serve` of a bento (its own code, and with `own_env` in an environment of its
+    own requirements) or of a service of this checkout."""
+    cwd, bentoml = ROOT, "bentoml"
     if ".py:" not in target and target.count(":") == 1:  # a bento runs its own code, not ours
-        env = {key: value for key, value in env.items() if key != "PYTHONPATH"}
+        bento = bento_path(target, env).resolve()
+        env, cwd = {**env, "PYTHONPATH": str(bento / "src")}, log.parent
+        if own_env:
+            bentoml = str(own_environment(bento, log.parent) / "bentoml")
     port = free_port()
-    command = ["bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
+    command = [bentoml, "serve", target, "--host", "127.0.0.1", "--port", str(port)]
     started = time.perf_counter()
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+        command, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     while time.perf_counter() - started < 180:
@@ -225,7 +250,8 @@ def main() -> None:
         if args.only and name != args.only:
             continue
         print(f"bench-serve: {name}: bentoml serve {target}", flush=True)
-        server = start(target, env, work / f"{name}.log")
+        own_env = name == "service" and not args.from_source
+        server = start(target, env, work / f"{name}.log", own_env)
         try:
             results[name] = measure(server, bodies, args.seconds)
         finally:

@@ -58,3 +58,12 @@ def test_each_stage_depends_on_exactly_the_code_it_runs(name: str) -> None:
     whole_package = "src/digits" in stage["deps"]  # the package stage ships the package
     if not whole_package:
         assert not listed - needed, f"{name}: in dvc.yaml but not run: {sorted(listed - needed)}"
+
+
+def test_the_bento_carries_every_module_the_service_imports() -> None:
+    """The bento runs on machines without this checkout: bentofile.yaml's include list must hold
+    the service's whole import closure (tests could not tell, the package being installed)."""
+    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    included = {path for path in bentofile["include"] if path.endswith(".py")}
+    needed = closure(ROOT / "service" / "service.py")
+    assert not needed - included, f"not in the bento: {sorted(needed - included)}"
