@@ -22,9 +22,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Route
 from threadpoolctl import threadpool_limits
 
-from digits.images import pixel_count
 from digits.limits import FileField, UploadGuard
-from digits.serving import DigitClassifier, answer_images
 from digits.settings import Settings
 
 SETTINGS = Settings.from_environment()
@@ -121,6 +119,12 @@ class DigitRecognizer:
     bento_model = bentoml.models.BentoModel(model_tag())
 
     def __init__(self) -> None:
+        # Imported here, in the workers only: BentoML's supervisor imports this module too, and
+        # NumPy, SciPy, Pillow and LiteRT would delay start-up by a second there.
+        from digits.images import pixel_count
+        from digits.serving import DigitClassifier, answer_images
+
+        self.pixel_count, self.answer_images = pixel_count, answer_images
         # The preprocessing's matrix products are small: spread over BLAS threads they only
         # contend with the event loop (docs/serving.md).
         threadpool_limits(1, user_api="blas")
@@ -146,7 +150,7 @@ class DigitRecognizer:
         """Answer on the event loop when no other image is being computed here and it is small
         (saves the hand-off to a thread), else in the thread pool, so that a busy worker keeps
         reading requests while it computes."""
-        inline = self.computing == 0 and pixel_count(data) <= SETTINGS.inline_max_pixels
+        inline = self.computing == 0 and self.pixel_count(data) <= SETTINGS.inline_max_pixels
         self.computing += 1
         try:
             if inline:
@@ -156,7 +160,7 @@ class DigitRecognizer:
             self.computing -= 1
 
     def answer(self, data: bytes, preprocessed: bool) -> JSONResponse:
-        [result] = answer_images(
+        [result] = self.answer_images(
             self.classifier.probabilities,
             [data],
             self.uncertain_below,
@@ -173,7 +177,7 @@ class DigitRecognizer:
         in the order sent."""
         datas = [path.read_bytes() for path in images]
         results = await run_in_threadpool(
-            answer_images,
+            self.answer_images,
             self.classifier.probabilities,
             datas,
             self.uncertain_below,

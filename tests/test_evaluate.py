@@ -70,7 +70,7 @@ def test_calibration_error_is_the_confidence_accuracy_gap() -> None:
     assert calibration_error(half_right, labels) == pytest.approx(0.4)
 
 
-def test_wild_scores_per_style_and_unreadable_images_count_as_wrong() -> None:
+def test_wild_scores_per_style() -> None:
     images, labels = synthetic_digits(20, seed=3)
     digits = images.astype(np.float32) / 255.0
 

@@ -86,8 +86,14 @@ def promote_if_better(
     if current is None:
         decision = decide(scores, None, rule)
     else:
-        same_model = current.run_id == version.run_id
-        decision = decide(scores, champion_scores_for(current), rule, same_model)
+        try:
+            old = champion_scores_for(current)
+        except MissingInputError as missing:  # a champion from before the served .tflite
+            reason = f"the champion cannot be scored on this evaluation ({missing})"
+            decision = Decision(False, reason + "; `make promote` moves @champion by hand")
+        else:
+            same_model = current.run_id == version.run_id
+            decision = decide(scores, old, rule, same_model)
     tags = {
         "promotion.decision": "promoted" if decision.promote else "not promoted",
         "promotion.reason": decision.reason,
