@@ -54,12 +54,14 @@ class Answer(BaseModel):
     preprocessed: str | None = Field(None, description="28x28 PNG, base64, when asked for")
 
 
-class ImageError(BaseModel):
+class ErrorAnswer(BaseModel):
+    """Why a request or an image was refused."""
+
     error: str
 
 
 class BatchAnswer(BaseModel):
-    predictions: list[Answer | ImageError]
+    predictions: list[Answer | ErrorAnswer]
 
 
 # The statuses the upload routes send, for /docs.json.
@@ -90,7 +92,7 @@ def docs(request: Request) -> JSONResponse:
         for status, description in STATUSES.items():
             responses[status] = {
                 "description": description,
-                "content": {"application/json": {"schema": ImageError.model_json_schema()}},
+                "content": {"application/json": {"schema": ErrorAnswer.model_json_schema()}},
             }
     return JSONResponse(spec)
 

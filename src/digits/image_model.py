@@ -7,6 +7,7 @@ preprocessing, model call and uncertain rule as the service's /predict.
 """
 
 import io
+from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
@@ -100,8 +101,6 @@ def log_image_model(model_file: Path, code_dir: Path, uncertain_below: float) ->
 
 
 def _requirements() -> list[str]:
-    from importlib.metadata import version
-
     return [
         f"{name}=={version(name)}"
         for name in ("mlflow", "ai-edge-litert", "numpy", "pandas", "pillow", "scipy")
