@@ -99,10 +99,10 @@ load-balancer: haproxy ## HAProxy on 127.0.0.1:3000 in front of instances on :30
 bench-accuracy: install ## Default recipe vs seed preset, full pipeline on real MNIST (MNIST_MIRROR)
 	python benchmarks/accuracy.py
 
-bench-serve: install ## The service against a naive baseline: latency, requests/s, memory (hey)
+bench-serve: install ## The bento against a baseline (BASELINE=<bento tag>; naive): latency, requests/s, memory (hey)
 	@$(call apt,command -v hey,hey)
 	@test -f dist/bento.json || { echo "no packaged model: run make pipeline first"; exit 1; }
-	python benchmarks/serve.py
+	python benchmarks/serve.py $(if $(BASELINE),--baseline $(BASELINE))
 
 fuzz: install ## Fuzz decode + preprocessing longer than CI does (FUZZ_EXAMPLES, default 20000)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-20000} python -m pytest -q tests/test_fuzz.py
