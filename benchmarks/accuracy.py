@@ -3,7 +3,7 @@
 Each preset runs `dvc repro` in its own fresh clone of this checkout's HEAD (commit what you
 want measured; each clone has its own MLflow store and BentoML home) against MNIST_MIRROR, one
 after the other so they never share the CPU. Prints test accuracy, wild accuracy, calibration
-error and training time side by side as a Markdown table for the README.
+error and training time side by side as a Markdown table for docs/recipe.md.
 
     MNIST_MIRROR=/path/to/mnist python benchmarks/accuracy.py [--presets bn seed] [--keep DIR]
 """
