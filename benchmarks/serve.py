@@ -17,7 +17,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+# The tests' free_port and poll_until (tests/support/), so that both are written once.
+sys.path.insert(0, str(ROOT / "tests"))
+from support.polling import poll_until  # noqa: E402
+from support.ports import free_port  # noqa: E402
+
 from digits.wild import ink_photo  # noqa: E402
 
 BATCH = 32  # images per /predict_batch request
@@ -62,12 +66,6 @@ def multipart(field: str, files: list[bytes]) -> tuple[str, bytes]:
     return f"multipart/form-data; boundary={boundary}", b"".join(
         parts
     ) + f"--{boundary}--\r\n".encode()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -126,17 +124,19 @@ def start(target: str, env: dict, log: Path, own_env: bool = False) -> Server:
         command, cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
-    while time.perf_counter() - started < 180:
+
+    def ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"{target} exited with {process.returncode}; see {log}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return Server(process, url, time.perf_counter() - started)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    process.kill()
-    raise RuntimeError(f"{target} was not ready within 180 s; see {log}")
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+
+    try:
+        what = f"{target} to be ready (see {log})"
+        poll_until(ready, 180, what, interval=0.25, ignoring=(httpx.HTTPError,))
+    except TimeoutError:
+        process.kill()
+        raise
+    return Server(process, url, time.perf_counter() - started)
 
 
 def hey(url: str, content_type: str, body: Path, concurrency: int, seconds: float) -> dict:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import synthetic_digits
 from scipy import ndimage
+from support.data import synthetic_digits
 
 from digits.augment import AugmentConfig, augment_batch
 from digits.dataset import to_model_input

@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from conftest import Project, free_port, run, synthetic_digits
 from mlflow.tracking import MlflowClient
+from support.data import synthetic_digits
+from support.ports import free_port
+from support.processes import run
+from support.project import Project
 
 from digits.augment import AugmentConfig
 from digits.dataset import to_model_input
-from digits.distributed import strategy_for, train_distributed
+from digits.distributed import strategy_for
 from digits.train import TrainConfig, train_model
 
 # The default recipe's features on a tiny network, without dropout: replicas draw their own
@@ -35,7 +38,7 @@ def test_the_distributed_loop_trains_as_fit_does() -> None:
     x = to_model_input(images)
     split = (x[:200], labels[:200], x[200:], labels[200:])  # 200 / 32: a short last batch
     fitted = train_model(*split, SMALL_BN)
-    looped = train_distributed(*split, SMALL_BN, tf.distribute.MirroredStrategy(["/cpu:0"]))
+    looped = train_model(*split, SMALL_BN, strategy=tf.distribute.MirroredStrategy(["/cpu:0"]))
     for key, values in fitted.history.items():
         np.testing.assert_allclose(looped.history[key], values, rtol=1e-4, err_msg=key)
     assert looped.best_epoch == fitted.best_epoch

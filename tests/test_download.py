@@ -1,7 +1,8 @@
 from pathlib import Path
 
 import pytest
-from conftest import FILE_NAMES, MirrorServer, serve_directory
+from support.data import FILE_NAMES
+from support.mirror import MirrorServer, serve_directory
 
 from digits.download import (
     MIRROR_MANIFEST,

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, Project, copied, run
 from mlflow.tracking import MlflowClient
-from test_ui import CHROMIUM, CHROMIUM_ARGS
+from support.browser import launch_chromium
+from support.processes import run
+from support.project import PROJECT_ROOT, Project, copied
 
 from digits.plots_page import offline_template
 
@@ -75,7 +76,7 @@ def test_plots_render_with_no_internet(
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page()
         page.route("http*://**", lambda route: route.abort())  # no network at all
         page.goto((out / "index.html").as_uri())

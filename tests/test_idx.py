@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import idx_bytes
+from support.data import idx_bytes
 
 from digits.idx import IdxFormatError, parse_idx, read_images, read_labels, read_pair
 

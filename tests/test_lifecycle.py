@@ -15,8 +15,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Project, copied, free_port, run, running, serving, synthetic_digits
+from hostile_uploads import encode
 from mlflow.tracking import MlflowClient
+from PIL import Image
+from support.data import synthetic_digits
+from support.ports import free_port
+from support.processes import run, running, serving
+from support.project import Project, copied
 
 from digits.wild import make_wild_set
 
@@ -146,9 +151,6 @@ def test_the_champions_bento_is_found_through_the_registry(moved: Moved, tmp_pat
 
 
 def png_of(pixels: np.ndarray) -> bytes:
-    from hostile_uploads import encode
-    from PIL import Image
-
     return encode(Image.fromarray(255 - pixels).resize((112, 112)), "PNG")
 
 

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, reproduced_project, running, serving, synthetic_digits
 from hostile_uploads import encode
 from PIL import Image
+from support.data import synthetic_digits
+from support.ports import free_port
+from support.processes import running, serving
+from support.project import reproduced_project
 
 from digits.images import to_mnist
 from digits.serving import DigitClassifier

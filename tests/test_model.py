@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import synthetic_digits
+from support.data import synthetic_digits
 
 from digits.augment import AugmentConfig
 from digits.dataset import to_model_input

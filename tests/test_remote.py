@@ -8,9 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Project, run, serving, synthetic_digits
 from hostile_uploads import encode
 from PIL import Image
+from support.data import synthetic_digits
+from support.processes import run, serving
+from support.project import Project
 
 from digits.images import to_mnist
 from digits.serving import DigitClassifier

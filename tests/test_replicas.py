@@ -5,13 +5,15 @@ Requests spread over both, and keep being answered when one instance crashes."""
 import contextlib
 import csv
 import shutil
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PROJECT_ROOT, Project, free_port, listening_on, running, serving
 from hostile_uploads import digit, encode
+from support.polling import poll_until
+from support.ports import free_port
+from support.processes import listening_on, running, serving
+from support.project import PROJECT_ROOT, Project
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +26,13 @@ def replica_stats(stats_url: str) -> dict[str, dict[str, str]]:
 
 
 def wait_for_status(stats_url: str, server: str, status: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while replica_stats(stats_url)[server]["status"] != status:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{server} not {status} after {timeout} s: {replica_stats(stats_url)}")
-        time.sleep(0.5)
+    def reached() -> bool:
+        return replica_stats(stats_url)[server]["status"] == status
+
+    try:
+        poll_until(reached, timeout, f"HAProxy to see {server} {status}")
+    except TimeoutError as late:
+        pytest.fail(f"{late}: {replica_stats(stats_url)}")
 
 
 def crash_instance(address: str) -> None:
