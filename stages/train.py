@@ -11,7 +11,7 @@ from dvclive.keras import DVCLiveCallback
 
 from digits.cli import run_stage
 from digits.dataset import load_split
-from digits.distributed import is_chief, strategy_for, train_with
+from digits.distributed import is_chief, strategy_for
 from digits.files import atomic_path, read_json, write_json
 from digits.params import load_params
 from digits.paths import (
@@ -30,7 +30,7 @@ from digits.tracking import (
     use_experiment,
     write_run_file,
 )
-from digits.train import recipe, recipe_params
+from digits.train import recipe, recipe_params, train_model
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     x_train, y_train = load_split(split_file("train"))
     x_val, y_val = load_split(split_file("val"))
     if not is_chief(strategy):
-        train_with(strategy, x_train, y_train, x_val, y_val, config)
+        train_model(x_train, y_train, x_val, y_val, config, strategy=strategy)
         print("train: this worker's share is done; the chief writes the model and the run")
         return
     source = read_json(DATA_STATS_FILE)["source"]
@@ -64,7 +64,7 @@ def main() -> None:
         # outputs are declared in dvc.yaml, so it writes no dvc.yaml, report or experiment.
         live = Live(str(LIVE_DIR), dvcyaml=None, save_dvc_exp=False, report=None)
         callbacks = [EpochLogger(), DVCLiveCallback(live=live)]
-        trained = train_with(strategy, x_train, y_train, x_val, y_val, config, callbacks)
+        trained = train_model(x_train, y_train, x_val, y_val, config, callbacks, strategy)
         best = trained.best_epoch
         summary = {
             "best_epoch": best,

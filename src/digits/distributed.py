@@ -30,7 +30,6 @@ from digits.train import (
     build_for,
     make_deterministic,
     optimizer_for,
-    train_model,
     training_batches,
     validation_batches,
 )
@@ -74,21 +73,6 @@ def is_chief(strategy: tf.distribute.Strategy | None) -> bool:
     return strategy is None or strategy.extended.should_checkpoint
 
 
-def train_with(
-    strategy: tf.distribute.Strategy | None,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
-    config: TrainConfig,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> Trained:
-    """Keras `fit` without a strategy, else the distributed loop below."""
-    if strategy is None:
-        return train_model(x_train, y_train, x_val, y_val, config, callbacks)
-    return train_distributed(x_train, y_train, x_val, y_val, config, strategy, callbacks)
-
-
 def train_distributed(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -98,8 +82,8 @@ def train_distributed(
     strategy: tf.distribute.Strategy,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Trained:
-    """`train_model` under `strategy`: every worker runs this with the same data and config;
-    every worker returns the trained model (a plain one, outside the strategy)."""
+    """`train.train_model` under `strategy`: every worker runs this with the same data and
+    config; every worker returns the trained model (a plain one, outside the strategy)."""
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     with strategy.scope():

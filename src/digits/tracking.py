@@ -131,7 +131,8 @@ def log_keras_model(model: keras.Model, sample: np.ndarray) -> None:
     """Log the model in the keras flavour with a signature inferred from a few inputs."""
     signature = infer_signature(sample, model(sample, training=False).numpy())
     # Stating the requirements skips MLflow's inference, which reloads the model in a
-    # subprocess (16 s here) to discover what we already know.
+    # subprocess (a TensorFlow start-up per run) to discover what we already know; the
+    # time it took is in docs/recipe.md.
     requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"]
     mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=requirements)
 

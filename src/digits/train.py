@@ -167,8 +167,15 @@ def train_model(
     y_val: np.ndarray,
     config: TrainConfig,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    strategy: tf.distribute.Strategy | None = None,
 ) -> Trained:
-    """Build, compile and fit the model; keep its best epoch on the validation split."""
+    """Train the model of `config` and keep its best epoch on the validation split: Keras
+    `fit` in this process, or under `strategy` the distributed loop of `digits.distributed`
+    (on every worker of a cluster, each returning the same plain model)."""
+    if strategy is not None:
+        from digits.distributed import train_distributed  # it builds on this module's parts
+
+        return train_distributed(x_train, y_train, x_val, y_val, config, strategy, callbacks)
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     model = build_for(config)
