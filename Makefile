@@ -9,6 +9,8 @@ MLFLOW_PORT ?= 5000
 MLFLOW_BACKEND_URI ?= postgresql://mlflow@127.0.0.1:5432/mlflow
 MLFLOW_ARTIFACTS ?= $(CURDIR)/mlflow-server-artifacts
 HOST ?= 127.0.0.1
+# params.yaml's monitor.database: where make serve logs and make monitor reads
+PREDICTION_LOG := $(shell sed -n 's/^  database: *\([^ ]*\).*/\1/p' params.yaml)
 PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
 PLOTS_TEMPLATE := node_modules/digits-plots.html
@@ -21,6 +23,7 @@ apt = $(1) >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 .DEFAULT_GOAL := help
 .PHONY: help install browser postgres haproxy load-balancer pipeline test lint format \
 	mlflow-ui mlflow-server serve bento champion promote rollback plots plots-setup screenshot \
+	monitor monitor-reference prometheus alerts-check \
 	lock clean \
 	bench-accuracy bench-serve bench-load fuzz
 
@@ -39,7 +42,7 @@ install: $(INSTALLED) ## Create .venv with the locked dependencies and the packa
 pipeline: install ## Set up, then run the whole pipeline (dvc repro)
 	dvc repro
 
-test: install browser postgres haproxy plots-setup ## Set up, then run the whole test suite
+test: install browser postgres haproxy prometheus plots-setup ## Set up, then run the whole test suite
 	python -m pytest
 
 browser: ## Install Debian's chromium for the browser tests (apt-get; sudo when not root)
@@ -81,7 +84,21 @@ mlflow-ui: install ## Open the MLflow dashboard on http://127.0.0.1:5000 (MLFLOW
 serve: install ## Serve the champion's bento on http://127.0.0.1:3000 (BENTO=<tag>, PORT, HOST override)
 	@tag=$${BENTO:-$$(PYTHONPATH=src python -m digits.lifecycle bento)} || exit 1; \
 	echo "serving $$tag: http://$(HOST):$(PORT)/ui"; \
-	exec bentoml serve $$tag --host $(HOST) --port $(PORT)
+	DIGITS_PREDICTION_LOG=$${DIGITS_PREDICTION_LOG:-$(CURDIR)/$(PREDICTION_LOG)} \
+	  exec bentoml serve $$tag --host $(HOST) --port $(PORT)
+
+monitor: install ## Drift of the last monitor.window answers vs the reference: reports/monitoring/ (exit 3: drift)
+	@PYTHONPATH=src python -m digits.drift check
+
+monitor-reference: install ## Pin the last monitor.window served answers as the drift reference
+	@PYTHONPATH=src python -m digits.drift reference
+
+prometheus: ## Install Debian's Prometheus (promtool checks the alert rules in make test)
+	@$(call apt,command -v promtool,prometheus)
+
+alerts-check: prometheus ## Check and unit-test the alert rules (service/prometheus/)
+	promtool check rules service/prometheus/alerts.yml
+	promtool test rules service/prometheus/alerts.test.yml
 
 champion: install ## Show the champion model version and the history of its alias
 	@PYTHONPATH=src python -m digits.lifecycle show

@@ -3,7 +3,8 @@
 Both run with `bentoml serve` on 127.0.0.1: the service from the packaged bento
 (dist/bento.json) in an environment made from the bento's own lock (no TensorFlow); the
 baseline from benchmarks/naive_service.py (Keras `model.predict` per request) or, with
---baseline, another bento (an earlier version of the service). For each: start-up time to
+--baseline, another bento (an earlier version of the service); and the service again with its
+prediction log off, to show what logging every answer costs. For each: start-up time to
 ready, memory of its processes, single-image /predict latency (p50/p95/p99) at concurrency
 1, 8 and 32, requests/s at 32, and images/s through /predict_batch. Every request is a
 400x400 JPEG photo of a handwritten digit.
@@ -187,7 +188,7 @@ ROWS = [  # (label, extractor, format, higher is better)
 
 def table(results: dict) -> str:
     names = list(results)
-    heading = " | service advantage (x, > 1 is better) |" if len(names) == 2 else " |"
+    heading = f" | {names[1]} against {names[0]} (x, > 1 is better) |" if len(names) == 2 else " |"
     lines = ["| | " + " | ".join(names) + heading]
     lines.append("|---" * (len(names) + 1 + (len(names) == 2)) + "|")
     for label, value, fmt, higher_better in ROWS:
@@ -244,20 +245,28 @@ def main() -> None:
         (work / name).write_bytes(body)
         bodies[name] = (content_type, work / name)
     service = "service.service:DigitRecognizer" if args.from_source else info["bento_tag"]
-    targets = {"baseline": args.baseline, "service": service}
+    # The service logs every answer (SQLite, as by default); its run with the prediction log
+    # off shows what logging costs.
+    targets = {
+        "baseline": (args.baseline, {}),
+        "service": (service, {"DIGITS_PREDICTION_LOG": str(work / "predictions.db")}),
+        "service, log off": (service, {"DIGITS_PREDICTION_LOG": "off"}),
+    }
     results = {}
-    for name, target in targets.items():
-        if args.only and name != args.only:
+    for name, (target, settings) in targets.items():
+        if args.only and not name.startswith(args.only):
             continue
         print(f"bench-serve: {name}: bentoml serve {target}", flush=True)
-        own_env = name == "service" and not args.from_source
-        server = start(target, env, work / f"{name}.log", own_env)
+        own_env = name.startswith("service") and not args.from_source
+        server = start(target, env | settings, work / f"{name}.log", own_env)
         try:
             results[name] = measure(server, bodies, args.seconds)
         finally:
             server.stop()
         print(json.dumps(results[name]), flush=True)
-    print(table(results))
+    for pair in (("baseline", "service"), ("service, log off", "service")):
+        if all(name in results for name in pair):
+            print(table({name: results[name] for name in pair}), end="\n\n")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Mounted routes: GET /ui (the drawing page), GET /model (the served model), GET /
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def model_tag() -> str:
 class Answer(BaseModel):
     """One image's answer. A blank image: digit, confidence and probabilities null."""
 
+    id: str = Field(description="names the answer in the prediction log (and for corrections)")
     digit: int | None = Field(ge=0, le=9)
     confidence: float | None
     probabilities: list[float] | None = Field(min_length=10, max_length=10)
@@ -122,8 +124,10 @@ class DigitRecognizer:
 
     def __init__(self) -> None:
         # Imported here, in the workers only: BentoML's supervisor imports this module too, and
-        # NumPy, SciPy, Pillow and LiteRT would delay start-up by a second there.
+        # NumPy, SciPy, Pillow and LiteRT would delay start-up there (figures: docs/serving.md).
         from digits.images import pixel_count
+        from digits.observing import Observer, version_label
+        from digits.prediction_log import OFF, PredictionLog, Retention, database_url
         from digits.serving import DigitClassifier, answer_images
 
         self.pixel_count, self.answer_images = pixel_count, answer_images
@@ -135,18 +139,44 @@ class DigitRecognizer:
             Path(self.bento_model.path_of("model.tflite")), SETTINGS.threads
         )
         self.uncertain_below = float(self.bento_model.info.metadata["uncertain_below"])
+        labels = self.bento_model.info.labels
+        model_version = version_label(str(self.bento_model.tag), labels)
         pages.state.model_info = {
             "tag": str(self.bento_model.tag),
-            **self.bento_model.info.labels,
+            **labels,
+            "model_version": model_version,
             "uncertain_below": self.uncertain_below,
         }
+        log = None
+        if SETTINGS.prediction_log != OFF:
+            # A served bento runs in its directory of the BentoML store, no place for data: a
+            # relative path is taken relative to BentoML's home.
+            home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
+            retention = Retention(SETTINGS.log_retention_days, SETTINGS.log_retention_rows)
+            log = PredictionLog(
+                database_url(SETTINGS.prediction_log, home),
+                retention,
+                lambda rows: self.observer.log_failed(rows),
+            )
+        self.observer = Observer(model_version, log, SETTINGS.keep_uploads)
+
+    @bentoml.on_shutdown
+    def close_log(self) -> None:
+        """Write what the prediction log still holds before the worker exits."""
+        self.observer.close()
 
     @bentoml.api(route="/predict")
     async def predict(self, image: Path, preprocessed: bool = False) -> Answer:
         """One image (any format the service reads) -> its digit, confidence, the ten
         probabilities and whether it is uncertain; `preprocessed` adds the 28x28 image the
         model saw. A blank image answers digit null, uncertain true."""
-        return await self.compute(image.read_bytes(), preprocessed)
+        started = time.perf_counter()
+        data = image.read_bytes()
+        reading = await self.compute(data, preprocessed)
+        if "error" in reading.answer:
+            return JSONResponse(reading.answer, status_code=reading.status)
+        self.observer.answered("/predict", reading, data, time.perf_counter() - started)
+        return JSONResponse(reading.answer)
 
     async def compute(self, data: bytes, preprocessed: bool) -> Any:
         """Answer on the event loop when no other image is being computed here and it is small
@@ -161,33 +191,34 @@ class DigitRecognizer:
         finally:
             self.computing -= 1
 
-    def answer(self, data: bytes, preprocessed: bool) -> JSONResponse:
-        [result] = self.answer_images(
+    def answer(self, data: bytes, preprocessed: bool) -> Any:
+        [reading] = self.answer_images(
             self.classifier.probabilities,
             [data],
             self.uncertain_below,
             SETTINGS.max_pixels,
             preprocessed,
         )
-        if "error" in result:
-            return JSONResponse({"error": result["error"]}, status_code=result["status"])
-        return JSONResponse(result)
+        return reading
 
     @bentoml.api(route="/predict_batch")
     async def predict_batch(self, images: list[Path]) -> BatchAnswer:
         """Many images -> {"predictions": [an answer, or {"error"} for an unreadable image]},
         in the order sent."""
+        started = time.perf_counter()
         datas = [path.read_bytes() for path in images]
-        results = await run_in_threadpool(
+        readings = await run_in_threadpool(
             self.answer_images,
             self.classifier.probabilities,
             datas,
             self.uncertain_below,
             SETTINGS.max_pixels,
         )
-        for result in results:
-            result.pop("status", None)
-        return JSONResponse({"predictions": results})
+        seconds = time.perf_counter() - started
+        for reading, data in zip(readings, datas, strict=True):
+            if "error" not in reading.answer:
+                self.observer.answered("/predict_batch", reading, data, seconds)
+        return JSONResponse({"predictions": [reading.answer for reading in readings]})
 
 
 upload_routes = {

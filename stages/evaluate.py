@@ -18,7 +18,9 @@ from digits.evaluate import (
     evaluation_digest,
     most_confident_mistakes,
     per_class_scores,
+    realistic_answers,
 )
+from digits.facts import write_facts
 from digits.files import read_json, write_json, write_text
 from digits.params import load_params
 from digits.paths import (
@@ -31,6 +33,7 @@ from digits.paths import (
     MISCLASSIFIED_PNG,
     MODEL_FILE,
     PER_CLASS_FILE,
+    REALISTIC_ANSWERS_FILE,
     RUN_FILE,
     split_file,
 )
@@ -60,6 +63,9 @@ def main() -> None:
     write_json(METRICS_FILE, metrics)
     write_json(PER_CLASS_FILE, per_class)
     write_text(CONFUSION_FILE, confusion_csv(labels, predicted))
+    wild, seed = params["wild_per_style"], params["wild_seed"]
+    answers = realistic_answers(classifier.probabilities, images, wild, seed, uncertain_below)
+    write_facts(REALISTIC_ANSWERS_FILE, answers)
     plot_confusion(confusion, CONFUSION_PNG)
     mistakes = most_confident_mistakes(probabilities, labels, params["gallery_size"])
     plot_mistakes(images, labels, probabilities, mistakes, MISCLASSIFIED_PNG)

@@ -8,10 +8,7 @@ through MLflow's REST API, and the bento the package stage built from that regis
 
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from hostile_uploads import encode
 from PIL import Image
 from support.data import synthetic_digits
 from support.ports import free_port
+from support.postgres import postgres_server
 from support.processes import running, serving
 from support.project import reproduced_project
 
@@ -30,39 +28,11 @@ from digits.serving import DigitClassifier
 pytestmark = pytest.mark.integration
 
 
-def postgres_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        pytest.fail("PostgreSQL is not installed: run `make postgres` (Debian package postgresql)")
-    return found[-1].parent
-
-
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL server on 127.0.0.1; yields the URI of its `mlflow` database."""
-    bin_dir, port = postgres_bin(), free_port()
-    root = Path(tempfile.mkdtemp(prefix="digits-postgres-"))  # not under pytest's private tmp
-    data, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    as_owner = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as its system user
-        for path in (root, sockets):
-            shutil.chown(path, "postgres")
-        as_owner = ["runuser", "-u", "postgres", "--"]
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {sockets}"
-    for command in (
-        [bin_dir / "initdb", "-D", data, "-U", "mlflow", "-A", "trust", "--no-sync"],
-        [bin_dir / "pg_ctl", "-D", data, "-l", root / "server.log", "-o", options, "-w", "start"],
-    ):
-        subprocess.run([*as_owner, *map(str, command)], check=True, capture_output=True)
-    try:
-        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
-                        "-U", "mlflow", "mlflow"], check=True, capture_output=True)  # fmt: skip
-        yield f"postgresql://mlflow@127.0.0.1:{port}/mlflow"
-    finally:
-        stop = [bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]
-        subprocess.run([*as_owner, *map(str, stop)], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_server("mlflow", "mlflow") as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -234,8 +234,12 @@ def test_the_served_bento_holds_no_tensorflow_and_fits_in_500_mb(
 def in_process(pipeline_project: Project) -> Iterator[object]:
     """The service class's ASGI app in this process, with the fixture's BentoML store; the
     environment is restored afterwards."""
-    saved = {name: os.environ.get(name) for name in ("BENTOML_HOME", "DIGITS_MODEL")}
+    saved = {
+        name: os.environ.get(name)
+        for name in ("BENTOML_HOME", "DIGITS_MODEL", "DIGITS_PREDICTION_LOG")
+    }
     os.environ["BENTOML_HOME"] = str(pipeline_project.bentoml_home)
+    os.environ["DIGITS_PREDICTION_LOG"] = "off"  # not in the checkout the tests run from
     # The store also holds models of experiments run by other tests: pin the workspace's one.
     info = json.loads((pipeline_project.path / "dist/bento.json").read_text())
     os.environ["DIGITS_MODEL"] = info["bento_model"]

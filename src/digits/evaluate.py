@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digits.facts import facts
 from digits.mnist import NUM_CLASSES
 from digits.serving import answer_images
 from digits.wild import make_non_digit_set, make_wild_set
@@ -75,7 +76,7 @@ def _answers(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per image, the digit the service names (-1 for none: blank or unreadable) and whether it
     flags it uncertain, from the service's own answer function."""
-    answers = answer_images(classify, datas, uncertain_below)
+    answers = [reading.answer for reading in answer_images(classify, datas, uncertain_below)]
     digits = np.array([-1 if a.get("digit") is None else a["digit"] for a in answers])
     uncertain = np.array([a.get("uncertain", True) for a in answers], dtype=bool)
     return digits, uncertain
@@ -109,6 +110,16 @@ def wild_scores(
         **_mean_by(styles, correct, "wild_accuracy"),
         "wild_uncertain": round(float(np.mean(uncertain)), 6),
     }
+
+
+def realistic_answers(
+    classify: Classify, images: np.ndarray, per_style: int, seed: int, uncertain_below: float
+) -> list[dict]:
+    """The facts the prediction log would record of the answers to the realistic images: the
+    drift report's reference when no served traffic has been pinned."""
+    samples = make_wild_set(images, per_style, seed)
+    readings = answer_images(classify, [data for _, _, data in samples], uncertain_below)
+    return [facts(r.answer, r.prepared) for r in readings if "error" not in r.answer]
 
 
 def non_digit_scores(

@@ -50,7 +50,8 @@ class ImageModel(mlflow.pyfunc.PythonModel):
         if "image" not in model_input.columns:
             raise ValueError("the input needs a binary column 'image' of image file bytes")
         datas = [_as_bytes(value) for value in model_input["image"]]
-        answers = answer_images(self.classifier.probabilities, datas, self.uncertain_below)
+        readings = answer_images(self.classifier.probabilities, datas, self.uncertain_below)
+        answers = [reading.answer for reading in readings]
         unreadable = [f"row {i}: {a['error']}" for i, a in enumerate(answers) if "error" in a]
         if unreadable:
             raise ValueError("unreadable images: " + "; ".join(unreadable))

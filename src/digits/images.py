@@ -43,9 +43,21 @@ class Prepared:
 
     pixels: np.ndarray
     inverted: bool  # the input was dark-on-light
+    format: str  # the decoded format, e.g. "PNG"
+    width: int  # of the upright image, in pixels
+    height: int
+    ink: float  # share of the image covered by the digit's strokes
 
 
-def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+@dataclass(frozen=True)
+class Decoded:
+    image: Image.Image  # upright; JPEGs decoded at a reduced scale
+    format: str
+    width: int  # as uploaded
+    height: int
+
+
+def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Decoded:
     """Decode image bytes (first frame of animations), upright per EXIF, without alpha loss."""
     if not data:
         raise ImageError("the upload is empty")
@@ -60,12 +72,15 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
         if width < 1 or height < 1:
             raise ImageError(f"the image has no pixels ({width}x{height})")
         image.seek(0)
-        if image.format == "JPEG":  # libjpeg decodes at a reduced scale, colour ones as their
-            image.draft("L", (WORK_SIDE, WORK_SIDE))  # luma alone: the grey we want, 2x faster
+        # libjpeg decodes JPEGs at a reduced scale, colour ones as their luma alone: the grey
+        # we want, for less work than decoding colour (docs/serving.md).
+        if image.format == "JPEG":
+            image.draft("L", (WORK_SIDE, WORK_SIDE))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
-        return ImageOps.exif_transpose(image) or image
+        upright = ImageOps.exif_transpose(image) or image
+        return Decoded(upright, image.format, width, height)
     except ImageError:
         raise
     except UnidentifiedImageError as error:
@@ -299,7 +314,8 @@ def to_mnist(data: bytes, max_pixels: int = MAX_PIXELS) -> Prepared:
     Raises ImageError for bytes that are not a readable image and BlankImageError when no
     digit stands out from the background.
     """
-    grey, alpha = luminance_and_alpha(decode(data, max_pixels))
+    decoded = decode(data, max_pixels)
+    grey, alpha = luminance_and_alpha(decoded.image)
     grey = composite(grey, alpha)
     flat = flatten_lighting(grey)
     inverted = strokes_are_dark(flat)
@@ -309,4 +325,13 @@ def to_mnist(data: bytes, max_pixels: int = MAX_PIXELS) -> Prepared:
     mask = digit_mask(ink)
     if not mask.any():
         raise BlankImageError("no digit found: nothing stands out from the background")
-    return Prepared(centre_by_mass(fit_box(ink, mask)).astype(np.float32), inverted)
+    pixels = centre_by_mass(fit_box(ink, mask)).astype(np.float32)
+    ink_share = float(mask.mean())
+    return Prepared(pixels, inverted, decoded.format, decoded.width, decoded.height, ink_share)
+
+
+def to_png(pixels: np.ndarray) -> bytes:
+    """A float image in [0, 1] (what the model saw) as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8), "L").save(buffer, "PNG")
+    return buffer.getvalue()

@@ -26,6 +26,12 @@ PER_CLASS_FILE = REPORTS_DIR / "per_class.json"
 CONFUSION_FILE = REPORTS_DIR / "confusion.csv"
 CONFUSION_PNG = REPORTS_DIR / "confusion_matrix.png"
 MISCLASSIFIED_PNG = REPORTS_DIR / "misclassified.png"
+# The answers to the evaluation's realistic images: the drift report's default reference.
+REALISTIC_ANSWERS_FILE = REPORTS_DIR / "realistic_answers.csv"
+MONITORING_DIR = REPORTS_DIR / "monitoring"  # make monitor's outputs; not in git
+DRIFT_FILE = MONITORING_DIR / "drift.json"
+DRIFT_PNG = MONITORING_DIR / "drift.png"
+PINNED_REFERENCE_FILE = MONITORING_DIR / "reference.csv"  # make monitor-reference
 
 DIST_DIR = PROJECT_ROOT / "dist"
 BENTO_FILE = DIST_DIR / "digits.bento"

@@ -2,21 +2,22 @@
 TensorFlow), and the JSON answer for image bytes."""
 
 import base64
-import io
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
-from PIL import Image
 
 from digits.images import (
     MAX_PIXELS,
     BlankImageError,
     ImageError,
+    Prepared,
     UnsupportedFormatError,
     to_mnist,
+    to_png,
 )
 from digits.mnist import FRAME_SIDE, NUM_CLASSES
 
@@ -50,9 +51,7 @@ class DigitClassifier:
 
 def png_base64(pixels: np.ndarray) -> str:
     """A 28x28 float image in [0, 1] as a base64 PNG, to show what the model saw."""
-    buffer = io.BytesIO()
-    Image.fromarray((np.clip(pixels, 0, 1) * 255).round().astype(np.uint8), "L").save(buffer, "PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(to_png(pixels)).decode("ascii")
 
 
 def answer(probabilities: np.ndarray, uncertain_below: float) -> dict:
@@ -93,11 +92,12 @@ class UnreadableImage(ImageError):
         self.status = status
 
 
-def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Image bytes -> (28, 28) MNIST-style pixels; BlankImageError for an image with nothing on
-    it (an answer, not an error), UnreadableImage when the bytes cannot be read."""
+def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Prepared:
+    """Image bytes -> the MNIST-style image and how it was read; BlankImageError for an image
+    with nothing on it (an answer, not an error), UnreadableImage when the bytes cannot be
+    read."""
     try:
-        return to_mnist(data, max_pixels).pixels
+        return to_mnist(data, max_pixels)
     except BlankImageError:
         raise
     except UnsupportedFormatError as failure:
@@ -106,33 +106,39 @@ def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise UnreadableImage(str(failure), 400) from failure
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One image's answer, with what the prediction log and the drift report need of it."""
+
+    answer: dict  # the JSON answer, or {"error"} for an unreadable image
+    status: int = 200  # 400 or 415 for an unreadable image
+    prepared: Prepared | None = None  # what the model saw; None when blank or unreadable
+
+
 def answer_images(
     classify: Callable[[np.ndarray], np.ndarray],
     datas: list[bytes],
     uncertain_below: float,
     max_pixels: int = MAX_PIXELS,
     preprocessed: bool = False,
-) -> list[dict]:
-    """Image bytes -> one JSON answer each, `classify` (images -> probabilities, for example
-    DigitClassifier.probabilities) called once for all readable images:
-    the answer that /predict gives (with the 28x28 image the model saw as a base64 PNG when
-    `preprocessed`), the blank answer, or {"error", "status"} when unreadable."""
-    prepared: list[np.ndarray | dict] = []
+) -> list[Reading]:
+    """Image bytes -> one Reading each, `classify` (images -> probabilities, for example
+    DigitClassifier.probabilities) called once for all readable images: the answer that
+    /predict gives (with the 28x28 image the model saw as a base64 PNG when `preprocessed`),
+    the blank answer, or {"error"} with its status when unreadable."""
+    readings: list[Reading] = []
     for data in datas:
         try:
-            prepared.append(read_image(data, max_pixels))
+            readings.append(Reading({}, prepared=read_image(data, max_pixels)))
         except BlankImageError as blank:
-            prepared.append(blank_answer(str(blank)))
+            readings.append(Reading(blank_answer(str(blank))))
         except UnreadableImage as failure:
-            prepared.append({"error": str(failure), "status": failure.status})
-    readable = [item for item in prepared if isinstance(item, np.ndarray)]
-    probabilities = iter(classify(np.stack(readable)) if readable else [])
-    answers = []
-    for item in prepared:
-        if isinstance(item, np.ndarray):
-            result = answer(next(probabilities), uncertain_below)
+            readings.append(Reading({"error": str(failure)}, failure.status))
+    readable = [reading for reading in readings if reading.prepared is not None]
+    if readable:
+        batch = np.stack([reading.prepared.pixels for reading in readable])
+        for reading, probabilities in zip(readable, classify(batch), strict=True):
+            reading.answer.update(answer(probabilities, uncertain_below))
             if preprocessed:
-                result["preprocessed"] = png_base64(item)
-            item = result
-        answers.append(item)
-    return answers
+                reading.answer["preprocessed"] = png_base64(reading.prepared.pixels)
+    return readings

@@ -22,6 +22,12 @@ class Settings:
     inline_max_pixels: int = 4_000_000
     access_log: bool = False  # DIGITS_ACCESS_LOG: a log line per request
     tracing: bool = False  # DIGITS_TRACING: OpenTelemetry spans for a configured exporter
+    # DIGITS_PREDICTION_LOG: where each answer is recorded: a SQLite file (relative to
+    # BENTOML_HOME, ~/bentoml), a database URL (postgresql://user@host/db), or "off".
+    prediction_log: str = "predictions.db"
+    keep_uploads: bool = False  # DIGITS_KEEP_UPLOADS: also record each raw upload
+    log_retention_days: float = 30.0  # DIGITS_LOG_RETENTION_DAYS: older rows are deleted
+    log_retention_rows: int = 1_000_000  # DIGITS_LOG_RETENTION_ROWS: only the newest are kept
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -37,7 +43,7 @@ class Settings:
                 value = (raw == "1") if field.type is bool else field.type(raw)
             except ValueError:
                 raise ParamsError(f"{name}={raw!r} is not a valid {field.type.__name__}") from None
-            if field.type is not bool and value <= 0:
+            if field.type in (int, float) and value <= 0:
                 raise ParamsError(f"{name}={raw!r} must be positive")
             values[field.name] = value
         return cls(**values)

@@ -1,0 +1,98 @@
+"""What the service records of each answer: an id, a row of the prediction log, and its own
+Prometheus metrics (beside BentoML's request counts and latencies on /metrics), labelled by the
+model version served. Alert rules: service/prometheus/alerts.yml."""
+
+import time
+import uuid
+
+import bentoml
+
+from digits.facts import facts
+from digits.prediction_log import PredictionLog
+from digits.serving import Reading
+
+LABELS = ["model_version"]
+PREDICTIONS = bentoml.metrics.Counter(
+    name="digits_predictions",
+    documentation="Answers given, by digit named (none: no digit found)",
+    labelnames=[*LABELS, "digit"],
+)
+CONFIDENCE = bentoml.metrics.Histogram(
+    name="digits_confidence",
+    documentation="Probability of the digit named",
+    labelnames=LABELS,
+    buckets=(0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0),
+)
+UNCERTAIN = bentoml.metrics.Counter(
+    name="digits_uncertain",
+    documentation="Answers flagged uncertain, by why: low_confidence or no_digit",
+    labelnames=[*LABELS, "why"],
+)
+INPUT_PIXELS = bentoml.metrics.Histogram(
+    name="digits_input_pixels",
+    documentation="Width x height of the images read",
+    labelnames=LABELS,
+    buckets=(1e3, 1e4, 1e5, 3e5, 1e6, 3e6, 1e7, 4e7),
+)
+LOG_FAILURES = bentoml.metrics.Counter(
+    name="digits_prediction_log_failures",
+    documentation="Answers that could not be written to the prediction log",
+    labelnames=LABELS,
+)
+
+
+def version_label(tag: str, labels: dict[str, str]) -> str:
+    """The model version the metrics and the log name: `<registered model>/<version>` for a
+    packaged model, else its BentoML tag."""
+    if "mlflow_version" in labels:
+        return f"{labels['mlflow_model']}/{labels['mlflow_version']}"
+    return tag
+
+
+class Observer:
+    """Give each answer an id, count it, and queue its row for the prediction log (when on)."""
+
+    def __init__(
+        self, model_version: str, log: PredictionLog | None, keep_uploads: bool = False
+    ) -> None:
+        self.model_version = model_version
+        self.log = log
+        self.keep_uploads = keep_uploads
+
+    def answered(self, route: str, reading: Reading, upload: bytes, seconds: float) -> None:
+        """Record one answer (not an error); adds its `id` to the answer."""
+        reading.answer["id"] = str(uuid.uuid4())
+        pixels = reading.prepared.pixels if reading.prepared is not None else None
+        row = {
+            "id": reading.answer["id"],
+            "at": time.time(),
+            "model_version": self.model_version,
+            "route": route,
+            **facts(reading.answer, reading.prepared),
+            "upload_bytes": len(upload),
+            "latency_ms": round(seconds * 1000, 3),
+            "image": pixels,  # encoded as PNG by the log's writer, off the request path
+            "upload": upload if self.keep_uploads else None,
+        }
+        count(self.model_version, row)
+        if self.log is not None:
+            self.log.record(row)
+
+    def log_failed(self, rows: int) -> None:
+        LOG_FAILURES.labels(model_version=self.model_version).inc(rows)
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+
+def count(model_version: str, row: dict) -> None:
+    """Count one answer in the metrics."""
+    digit = "none" if row["digit"] is None else str(row["digit"])
+    PREDICTIONS.labels(model_version=model_version, digit=digit).inc()
+    if row["confidence"] is not None:
+        CONFIDENCE.labels(model_version=model_version).observe(row["confidence"])
+    if why := row["why"]:
+        UNCERTAIN.labels(model_version=model_version, why=why).inc()
+    if row["width"] is not None:
+        INPUT_PIXELS.labels(model_version=model_version).observe(row["width"] * row["height"])

@@ -1,0 +1,193 @@
+"""The prediction log: one row per answer the service gives, in SQLite (default) or PostgreSQL.
+
+The service hands rows to `PredictionLog.record`, which never blocks and never raises: a
+thread writes them in batches. When the database is down or full, the rows of the failed
+batch are counted (`on_failure`), the failure is logged once, and the service answers on.
+What a row holds is documented in the README ("Monitoring").
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from digits.errors import MissingInputError
+from digits.facts import FACTS
+from digits.images import to_png
+
+LOG = logging.getLogger("digits.prediction_log")
+OFF = "off"
+
+METADATA = sa.MetaData()
+PREDICTIONS = sa.Table(
+    "predictions",
+    METADATA,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False, index=True),  # Unix time, seconds
+    sa.Column("model_version", sa.String(200), nullable=False),
+    sa.Column("route", sa.String(40), nullable=False),
+    sa.Column("digit", sa.Integer),  # null: no digit found
+    sa.Column("confidence", sa.Float),
+    sa.Column("uncertain", sa.Boolean, nullable=False),
+    sa.Column("why", sa.String(20)),  # low_confidence, no_digit; null when certain
+    sa.Column("format", sa.String(10)),  # of the upload; null when it showed no digit
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("upload_bytes", sa.Integer, nullable=False),
+    sa.Column("inverted", sa.Boolean),  # dark strokes on a light ground
+    sa.Column("ink", sa.Float),  # share of the image covered by strokes
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("image", sa.LargeBinary),  # the 28x28 PNG the model saw
+    sa.Column("upload", sa.LargeBinary),  # the raw upload, only with keep_uploads
+)
+
+
+def database_url(location: str, base: Path | None = None) -> str:
+    """An SQLAlchemy URL for a SQLite file path (a relative one taken relative to `base`, by
+    default the working directory) or a database URL (postgresql://... uses psycopg 3, the
+    driver the project installs)."""
+    if "://" not in location:
+        return f"sqlite:///{((base or Path.cwd()) / location).resolve()}"
+    if location.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + location.split("://", 1)[1]
+    return location
+
+
+def connect(location: str) -> sa.Engine:
+    url = database_url(location)
+    # A database server that does not answer must not hold the writer for long.
+    options = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=options)
+    if engine.dialect.name == "sqlite":  # several workers write: WAL lets readers go on
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(connection, _record) -> None:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA busy_timeout=5000")
+
+    return engine
+
+
+@dataclass(frozen=True)
+class Retention:
+    days: float  # rows older than this are deleted
+    rows: int  # only the newest this many are kept
+
+
+class PredictionLog:
+    """Rows written off the request path by one thread; `close` writes what is queued."""
+
+    BATCH = 500
+    PRUNE_EVERY_SECONDS = 600.0
+
+    def __init__(
+        self,
+        location: str,
+        retention: Retention,
+        on_failure: Callable[[int], None] = lambda rows: None,
+        max_queued: int = 100_000,
+    ) -> None:
+        self._engine = connect(location)
+        self._retention = retention
+        self._on_failure = on_failure
+        self._queue: queue.Queue[dict | None] = queue.Queue(max_queued)
+        self._failing = False
+        self._ready = False  # the table exists
+        self._pruned_at = 0.0
+        self._thread = threading.Thread(target=self._write_forever, name="prediction-log")
+        self._thread.start()
+
+    def record(self, row: dict) -> None:
+        """Queue one row; when the queue is full (the database has been failing for a while),
+        the row is counted as a failure."""
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self._on_failure(1)
+
+    def close(self, timeout: float = 30.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._engine.dispose()
+
+    def _write_forever(self) -> None:
+        while True:
+            first = self._queue.get()
+            rows, stop = ([first], False) if first is not None else ([], True)
+            while not stop and len(rows) < self.BATCH:
+                try:
+                    row = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if row is None:
+                    stop = True
+                else:
+                    rows.append(row)
+            if rows or stop:
+                self._write(rows, prune_now=stop)  # on the way out, prune too
+            if stop:
+                return
+
+    def _write(self, rows: list[dict], prune_now: bool = False) -> None:
+        try:
+            rows = [{**row, "image": _png(row["image"])} for row in rows]
+            with self._engine.begin() as connection:
+                if not self._ready:
+                    METADATA.create_all(connection)
+                    self._ready = True
+                if rows:
+                    connection.execute(PREDICTIONS.insert(), rows)
+                if prune_now or time.time() - self._pruned_at > self.PRUNE_EVERY_SECONDS:
+                    prune(connection, self._retention)
+                    self._pruned_at = time.time()
+        except Exception as error:  # any failure: count it, answer on
+            self._on_failure(len(rows))
+            if not self._failing:
+                LOG.error("prediction log: writing failed, counting failures (%s)", error)
+            self._failing = True
+            return
+        if self._failing:
+            LOG.warning("prediction log: writing again")
+        self._failing = False
+
+
+def _png(image: np.ndarray | bytes | None) -> bytes | None:
+    return to_png(image) if isinstance(image, np.ndarray) else image
+
+
+def prune(connection: sa.Connection, retention: Retention) -> None:
+    """Delete rows older than the retention days, then all but the newest retention rows."""
+    connection.execute(
+        PREDICTIONS.delete().where(PREDICTIONS.c.at < time.time() - retention.days * 86400)
+    )
+    newest = (
+        sa.select(PREDICTIONS.c.at)
+        .order_by(PREDICTIONS.c.at.desc())
+        .offset(retention.rows)
+        .limit(1)
+    ).scalar_subquery()
+    connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.at <= newest))
+
+
+def latest(location: str, count: int) -> list[dict]:
+    """The FACTS of the newest `count` rows, oldest first."""
+    engine = connect(location)
+    try:
+        with engine.connect() as connection:
+            columns = [PREDICTIONS.c[name] for name in ("at", *FACTS)]
+            query = sa.select(*columns).order_by(PREDICTIONS.c.at.desc()).limit(count)
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+    except sa.exc.SQLAlchemyError as error:
+        raise MissingInputError(
+            f"cannot read the prediction log at {location} (has the service answered yet?):"
+            f" {type(error).__name__}: {str(error).splitlines()[0]}"
+        ) from error
+    finally:
+        engine.dispose()
+    return rows[::-1]
