@@ -23,7 +23,7 @@ apt = $(1) >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 .DEFAULT_GOAL := help
 .PHONY: help install browser postgres haproxy load-balancer pipeline test lint format \
 	mlflow-ui mlflow-server serve bento champion promote rollback plots plots-setup screenshot \
-	monitor monitor-reference prometheus alerts-check \
+	review monitor monitor-reference prometheus alerts-check \
 	lock clean \
 	bench-accuracy bench-serve bench-load fuzz
 
@@ -86,6 +86,9 @@ serve: install ## Serve the champion's bento on http://127.0.0.1:3000 (BENTO=<ta
 	echo "serving $$tag: http://$(HOST):$(PORT)/ui"; \
 	DIGITS_PREDICTION_LOG=$${DIGITS_PREDICTION_LOG:-$(CURDIR)/$(PREDICTION_LOG)} \
 	  exec bentoml serve $$tag --host $(HOST) --port $(PORT)
+
+review: install ## Review pending corrections one by one: accept, reject or skip (python -m digits.review)
+	@PYTHONPATH=src python -m digits.review
 
 monitor: install ## Drift of the last monitor.window answers vs the reference: reports/monitoring/ (exit 3: drift)
 	@PYTHONPATH=src python -m digits.drift check

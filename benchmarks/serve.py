@@ -113,7 +113,8 @@ def start(target: str, env: dict, log: Path, own_env: bool = False) -> Server:
     """`bentoml serve` of a bento (its own code, and with `own_env` in an environment of its
     own requirements) or of a service of this checkout."""
     cwd, bentoml = ROOT, "bentoml"
-    if ".py:" not in target and target.count(":") == 1:  # a bento runs its own code, not ours
+    name = target.split(":")[0]
+    if "." not in name and "/" not in name:  # a bento (name:version) runs its own code, not ours
         bento = bento_path(target, env).resolve()
         env, cwd = {**env, "PYTHONPATH": str(bento / "src")}, log.parent
         if own_env:

@@ -62,6 +62,15 @@ class ErrorAnswer(BaseModel):
     error: str
 
 
+class Stored(BaseModel):
+    """A correction as stored: pending until a person reviews it."""
+
+    id: str
+    digit: int | None = Field(description="the right digit; null: not a digit")
+    answered: int | None = Field(description="the digit the service had named")
+    status: str
+
+
 class BatchAnswer(BaseModel):
     predictions: list[Answer | ErrorAnswer]
 
@@ -84,14 +93,26 @@ def model_info(request: Request) -> JSONResponse:
     return JSONResponse(request.app.state.model_info)
 
 
+FEEDBACK_STATUSES = {
+    "400": "not JSON, or `digit` not 0-9 or null",
+    "404": "no answer has this id (answers are kept DIGITS_LOG_RETENTION_DAYS)",
+    "409": "the answer has been corrected already",
+    "413": "the body is over DIGITS_MAX_UPLOAD_BYTES",
+    "503": "the prediction log is off (DIGITS_PREDICTION_LOG=off)",
+}
+
+
 def docs(request: Request) -> JSONResponse:
     spec = DigitRecognizer.openapi_spec.asdict()
-    for route in ("/predict", "/predict_batch"):
+    routes = {"/predict": STATUSES, "/predict_batch": STATUSES, "/feedback": FEEDBACK_STATUSES}
+    for route, statuses in routes.items():
         operation = spec["paths"][route]["post"]
         responses = {str(status): answer for status, answer in operation["responses"].items()}
         responses.pop("404", None)  # BentoML lists it for every route; these never send it
+        if route == "/feedback":  # it answers 201 Created, not 200
+            responses["201"] = responses.pop("200")
         operation["responses"] = responses
-        for status, description in STATUSES.items():
+        for status, description in statuses.items():
             responses[status] = {
                 "description": description,
                 "content": {"application/json": {"schema": ErrorAnswer.model_json_schema()}},
@@ -125,12 +146,18 @@ class DigitRecognizer:
     def __init__(self) -> None:
         # Imported here, in the workers only: BentoML's supervisor imports this module too, and
         # NumPy, SciPy, Pillow and LiteRT would delay start-up there (figures: docs/serving.md).
+        from digits.feedback import AlreadyCorrected, UnknownAnswer, correct
         from digits.images import pixel_count
         from digits.observing import Observer, version_label
         from digits.prediction_log import OFF, PredictionLog, Retention, database_url
         from digits.serving import DigitClassifier, answer_images
 
         self.pixel_count, self.answer_images = pixel_count, answer_images
+        self.correct, self.UnknownAnswer, self.AlreadyCorrected = (
+            correct,
+            UnknownAnswer,
+            AlreadyCorrected,
+        )
         # The preprocessing's matrix products are small: spread over BLAS threads they only
         # contend with the event loop (docs/serving.md).
         threadpool_limits(1, user_api="blas")
@@ -219,6 +246,27 @@ class DigitRecognizer:
             if "error" not in reading.answer:
                 self.observer.answered("/predict_batch", reading, data, seconds)
         return JSONResponse({"predictions": [reading.answer for reading in readings]})
+
+    @bentoml.api(route="/feedback")
+    async def feedback(
+        self,
+        id: str = Field(max_length=64, description="the `id` of an answer"),
+        digit: int | None = Field(ge=0, le=9, description="the right digit; null: not a digit"),
+    ) -> Stored:
+        """Correct an answer: 201 and the pending correction; 404 for an id no answer has,
+        409 when it has been corrected already, 503 with the prediction log off. A person
+        reviews it before it can reach training (README, "Learning from corrections")."""
+        if self.observer.log is None:
+            return JSONResponse({"error": "corrections need the prediction log"}, 503)
+        try:
+            stored = await run_in_threadpool(
+                self.correct, self.observer.log.engine, id, digit, SETTINGS.feedback_wait_seconds
+            )
+        except self.UnknownAnswer as unknown:
+            return JSONResponse({"error": str(unknown)}, 404)
+        except self.AlreadyCorrected as twice:
+            return JSONResponse({"error": str(twice)}, 409)
+        return JSONResponse(stored, 201)
 
 
 upload_routes = {

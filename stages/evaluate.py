@@ -21,6 +21,7 @@ from digits.evaluate import (
     realistic_answers,
 )
 from digits.facts import write_facts
+from digits.field_data import load_part
 from digits.files import read_json, write_json, write_text
 from digits.params import load_params
 from digits.paths import (
@@ -28,6 +29,8 @@ from digits.paths import (
     CONFUSION_PNG,
     CONVERSION_FILE,
     DATA_STATS_FILE,
+    FEEDBACK_DIR,
+    FEEDBACK_MANIFEST,
     LITE_MODEL_FILE,
     METRICS_FILE,
     MISCLASSIFIED_PNG,
@@ -53,8 +56,9 @@ def main() -> None:
     conversion, _ = conversion_check(model, classifier, images)
     write_json(CONVERSION_FILE, conversion)
     uncertain_below = params["uncertain_below"]
+    field = load_part(FEEDBACK_DIR, "field")
     metrics, probabilities = evaluate_model(
-        classifier.probabilities, images, labels, params, uncertain_below
+        classifier.probabilities, images, labels, params, uncertain_below, field
     )
     data_digest = read_json(DATA_STATS_FILE)["source"]["digest"]
     predicted = probabilities.argmax(axis=1)
@@ -89,7 +93,10 @@ def main() -> None:
                          MISCLASSIFIED_PNG):  # fmt: skip
             mlflow.log_artifact(str(artifact), "evaluation")
         mlflow.set_tag("evaluate_gate", "passed" if passed else "failed")
-        mlflow.set_tag(EVALUATION_TAG, evaluation_digest(params, data_digest))
+        mlflow.set_tag(
+            EVALUATION_TAG,
+            evaluation_digest(params, data_digest, read_json(FEEDBACK_MANIFEST)["digest"]),
+        )
     print(f"evaluate: {json.dumps(metrics)}")
     print(f"evaluate: TensorFlow Lite conversion against Keras on the test set: {conversion}")
     if not converted:

@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 from digits.cli import run_stage
 from digits.dataset import load_split
 from digits.errors import StageError
+from digits.field_data import load_part
 from digits.files import read_json, write_json
 from digits.image_model import log_image_model
 from digits.lifecycle import (
@@ -21,6 +22,7 @@ from digits.paths import (
     BENTO_FILE,
     BENTO_INFO_FILE,
     DATA_STATS_FILE,
+    FEEDBACK_DIR,
     LITE_MODEL_FILE,
     METRICS_FILE,
     PROJECT_ROOT,
@@ -67,11 +69,14 @@ def main() -> None:
     print(f"package: bento {bento_tag} exported to {BENTO_FILE} (sha256 {bento_digest[:12]}…)")
 
     test = load_split(split_file("test"))
+    field = load_part(FEEDBACK_DIR, "field")
     decision = promote_if_better(
         client,
         version,
         scores,
-        lambda champion: champion_scores(client, champion, evaluation, test, evaluate_params),
+        lambda champion: champion_scores(
+            client, champion, evaluation, test, evaluate_params, field
+        ),
         params,
     )
     write_json(

@@ -12,10 +12,13 @@ from dvclive.keras import DVCLiveCallback
 from digits.cli import run_stage
 from digits.dataset import load_split
 from digits.distributed import is_chief, strategy_for
+from digits.field_data import load_part, mixed_in
 from digits.files import atomic_path, read_json, write_json
 from digits.params import load_params
 from digits.paths import (
     DATA_STATS_FILE,
+    FEEDBACK_DIR,
+    FEEDBACK_MANIFEST,
     LIVE_DIR,
     MODEL_FILE,
     RUN_FILE,
@@ -39,6 +42,8 @@ def main() -> None:
     strategy = strategy_for(params["distribute"])  # before any TensorFlow work
     x_train, y_train = load_split(split_file("train"))
     x_val, y_val = load_split(split_file("val"))
+    corrections = load_part(FEEDBACK_DIR, "train").digits
+    x_train, y_train = mixed_in(x_train, y_train, corrections, params["feedback_repeat"])
     if not is_chief(strategy):
         train_model(x_train, y_train, x_val, y_val, config, strategy=strategy)
         print("train: this worker's share is done; the chief writes the model and the run")
@@ -46,12 +51,19 @@ def main() -> None:
     source = read_json(DATA_STATS_FILE)["source"]
     use_experiment(load_params("mlflow")["experiment_name"])
     with tracked_run() as run:
-        print(f"train: MLflow run {run.info.run_id}; {len(y_train)} train, {len(y_val)} val images")
+        print(
+            f"train: MLflow run {run.info.run_id}; {len(y_train)} train (with"
+            f" {len(corrections.ids)} corrections x {params['feedback_repeat']}),"
+            f" {len(y_val)} val images"
+        )
         mlflow.log_params(recipe_params(params))
         replicas = strategy.num_replicas_in_sync if strategy else 1
         mlflow.log_params(
             {"data_digest": source["digest"], "train_size": len(y_train), "replicas": replicas}
         )
+        snapshot = read_json(FEEDBACK_MANIFEST)["digest"]
+        mlflow.log_params({"feedback_count": len(corrections.ids), "feedback_digest": snapshot,
+                           "feedback_repeat": params["feedback_repeat"]})  # fmt: skip
         mlflow.set_tags(
             {
                 "git_commit": git_commit(),

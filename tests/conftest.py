@@ -46,5 +46,17 @@ def served_bento(
     """The exported .bento served from a directory without the project, with its own BentoML
     home: what a deployment machine does. Yields its URL."""
     bento = pipeline_project.path / "dist/digits.bento"
-    with serving(bento, tmp_path_factory.mktemp("deploy"), pipeline_project.env) as url:
+    env = dict(pipeline_project.env, DIGITS_PREDICTION_LOG=str(served_log(tmp_path_factory)))
+    with serving(bento, tmp_path_factory.mktemp("deploy"), env) as url:
         yield url
+
+
+def served_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The prediction log of `served_bento`."""
+    return tmp_path_factory.getbasetemp() / "served_predictions.db"
+
+
+@pytest.fixture(scope="session")
+def served_bento_log(served_bento: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SQLite prediction log that `served_bento` writes."""
+    return served_log(tmp_path_factory)

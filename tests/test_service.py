@@ -210,7 +210,10 @@ def test_bentoml_client_calls_the_endpoints_by_name(served_bento: str, tmp_path)
         singles = [client.predict(image=path) for path in files]
         with_pixels = client.predict(image=files[0], preprocessed=True)
         batch = client.predict_batch(images=files)
+        stored = client.feedback(id=singles[1]["id"], digit=None)
     assert with_pixels["digit"] == singles[0]["digit"] and "preprocessed" in with_pixels
+    assert stored == {"id": singles[1]["id"], "digit": None, "answered": singles[1]["digit"],
+                      "status": "pending"}  # fmt: skip
     assert [item["digit"] for item in batch["predictions"]] == [a["digit"] for a in singles]
 
 

@@ -1,12 +1,15 @@
 """The drawing page in a real headless Chromium (Debian's), driven by Playwright."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from support.browser import CHROMIUM, launch_chromium
 from support.data import synthetic_digits
+from support.project import PROJECT_ROOT as ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +85,26 @@ def test_uploading_a_photo_shows_its_prediction(page, tmp_path: Path) -> None:
     page.set_input_files("#file", str(junk))
     page.wait_for_function("document.querySelector('#status').textContent.length > 0")
     assert "not a supported image" in page.locator("#status").inner_text()
+
+
+def test_a_correction_clicked_on_the_page_waits_in_review(page, request, tmp_path: Path) -> None:
+    if os.environ.get("DIGITS_URL"):
+        pytest.skip("reads the prediction log of the served fixture")
+    log = request.getfixturevalue("served_bento_log")
+    digit = Image.fromarray(255 - synthetic_digits(1, seed=8)[0][0]).resize((160, 160))
+    photo = tmp_path / "eight.png"
+    digit.save(photo)
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("!document.querySelector('#correct').hidden")
+    answered = page.locator("#digit").inner_text().rstrip("?")
+    chosen = "3" if answered != "3" else "5"
+    page.click(f"#choices button[data-digit='{chosen}']")
+    page.wait_for_function("document.querySelector('#thanks').textContent.includes('saved')")
+    assert f"saved as {chosen}, waiting for review" in page.locator("#thanks").inner_text()
+    assert page.locator(f"#choices button[data-digit='{chosen}']").is_disabled()
+
+    env = {**os.environ, "DIGITS_PREDICTION_LOG": str(log), "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-m", "digits.review", "list"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert f"answered {answered} at" in done.stdout
+    assert f"proposed: {chosen}" in done.stdout

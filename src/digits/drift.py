@@ -14,7 +14,6 @@ reference's distribution raises a false alarm with probability at most monitor.a
 
 import argparse
 import math
-import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from digits.paths import (
     PROJECT_ROOT,
     REALISTIC_ANSWERS_FILE,
 )
-from digits.prediction_log import latest
+from digits.prediction_log import latest, location
 
 DRIFT_STATUS = 3
 MIN_WINDOW = 30  # fewer answers than this make every test meaningless
@@ -181,12 +180,6 @@ def plot(
     plt.close(figure)
 
 
-def prediction_log_location(params: dict) -> str:
-    """Where the service logs: DIGITS_PREDICTION_LOG as the service reads it, else the file of
-    params.yaml's monitor.database in the project root (where `make serve` puts it)."""
-    return os.environ.get("DIGITS_PREDICTION_LOG") or str(PROJECT_ROOT / params["database"])
-
-
 def reference_rows() -> tuple[str, list[dict]]:
     """The pinned reference when there is one, else the evaluate stage's realistic images."""
     for path in (PINNED_REFERENCE_FILE, REALISTIC_ANSWERS_FILE):
@@ -199,11 +192,11 @@ def reference_rows() -> tuple[str, list[dict]]:
 
 
 def window_rows(params: dict) -> list[dict]:
-    location = prediction_log_location(params)
-    rows = latest(location, params["window"])
+    where = location(params["database"])
+    rows = latest(where, params["window"])
     if len(rows) < MIN_WINDOW:
         raise MissingInputError(
-            f"the prediction log at {location} holds {len(rows)} answers; drift needs at least"
+            f"the prediction log at {where} holds {len(rows)} answers; drift needs at least"
             f" {MIN_WINDOW} (monitor.window is {params['window']})"
         )
     return rows

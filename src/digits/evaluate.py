@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from digits.facts import facts
+from digits.field_data import NOT_A_DIGIT, FieldData
 from digits.mnist import NUM_CLASSES
-from digits.serving import answer_images
+from digits.serving import answer, answer_images
 from digits.wild import make_non_digit_set, make_wild_set
 
 Classify = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) pixels -> (N, 10) probabilities
@@ -136,26 +137,47 @@ def non_digit_scores(
 NOT_SCORED = ("min_accuracy", "conversion_tolerance", "gallery_size")
 
 
+def field_scores(classify: Classify, field: FieldData, uncertain_below: float) -> dict[str, float]:
+    """On the held-out accepted corrections (the 28x28 images the model saw), the share
+    answered right as the service answers: the labelled digit, or for "not a digit" an
+    uncertain answer. None without field data."""
+    if not len(field.ids):
+        return {}
+    right = []
+    for probabilities, label in zip(classify(field.images), field.labels, strict=True):
+        given = answer(probabilities, uncertain_below)
+        right.append(given["uncertain"] if label == NOT_A_DIGIT else given["digit"] == label)
+    return {"field_accuracy": round(float(np.mean(right)), 6), "field_size": len(right)}
+
+
 def evaluate_model(
-    classify: Classify, images: np.ndarray, labels: np.ndarray, params: dict, uncertain_below: float
+    classify: Classify,
+    images: np.ndarray,
+    labels: np.ndarray,
+    params: dict,
+    uncertain_below: float,
+    field: FieldData | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     """Every score of metrics.json for one model, and its test-set probabilities: what the
-    evaluate stage reports and what promotion compares, for a new model and a champion alike."""
+    evaluate stage reports and what promotion compares, for a new model and a champion alike.
+    `field`: held-out accepted corrections (field_accuracy), when there are any."""
     probabilities = classify(images)
     metrics = score_predictions(probabilities, labels)
     wild, seed = params["wild_per_style"], params["wild_seed"]
     metrics |= wild_scores(classify, images, labels, wild, seed, uncertain_below)
     metrics |= non_digit_scores(classify, params["non_digits"], seed, uncertain_below)
+    if field is not None:
+        metrics |= field_scores(classify, field, uncertain_below)
     return metrics, probabilities
 
 
-def evaluation_digest(params: dict, data_digest: str) -> str:
-    """What makes two models' scores comparable: the same data, the same evaluate knobs
-    (uncertain rule included) and the same realistic-image generator. Promotion compares
-    scores directly only when this matches, and scores the champion again otherwise."""
+def evaluation_digest(params: dict, data_digest: str, field_digest: str) -> str:
+    """What makes two models' scores comparable: the same data and field snapshot, the same
+    evaluate knobs (uncertain rule included) and the same realistic-image generator. Promotion
+    compares scores directly only when this matches, and scores the champion again otherwise."""
     scored = {key: value for key, value in params.items() if key not in NOT_SCORED}
     generator = Path(__file__).with_name("wild.py").read_bytes()
-    identity = json.dumps([scored, data_digest], sort_keys=True).encode()
+    identity = json.dumps([scored, data_digest, field_digest], sort_keys=True).encode()
     return hashlib.sha256(identity + hashlib.sha256(generator).digest()).hexdigest()
 
 

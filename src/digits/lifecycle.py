@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from digits.errors import DigitsError, MissingInputError, RegistryError
 from digits.evaluate import evaluate_model
+from digits.field_data import FieldData
 from digits.files import read_json
 from digits.image_model import MODEL_ARTIFACT
 from digits.packaging import bentoml_env
@@ -44,9 +45,11 @@ def champion_scores(
     digest: str,
     test: tuple[np.ndarray, np.ndarray],
     evaluate_params: dict,
+    field: FieldData | None = None,
 ) -> dict[str, float]:
-    """The champion's scores on the candidate's evaluation: its run's own when they were
-    measured on the same evaluation (same digest), else measured again now."""
+    """The champion's scores on the candidate's evaluation (test set, field snapshot): its
+    run's own when they were measured on the same evaluation (same digest), else measured
+    again now."""
     run = client.get_run(current.run_id)
     if run.data.tags.get(EVALUATION_TAG) == digest:
         return run.data.metrics
@@ -57,7 +60,9 @@ def champion_scores(
     classifier = DigitClassifier(model_file_of(current))
     images, labels = test
     rule = evaluate_params["uncertain_below"]
-    scores, _ = evaluate_model(classifier.probabilities, images, labels, evaluate_params, rule)
+    scores, _ = evaluate_model(
+        classifier.probabilities, images, labels, evaluate_params, rule, field
+    )
     return scores
 
 

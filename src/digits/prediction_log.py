@@ -7,6 +7,7 @@ What a row holds is documented in the README ("Monitoring").
 """
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -19,7 +20,8 @@ import sqlalchemy as sa
 
 from digits.errors import MissingInputError
 from digits.facts import FACTS
-from digits.images import to_png
+from digits.mnist import FRAME_SIDE
+from digits.paths import shared_project_root
 
 LOG = logging.getLogger("digits.prediction_log")
 OFF = "off"
@@ -43,9 +45,28 @@ PREDICTIONS = sa.Table(
     sa.Column("inverted", sa.Boolean),  # dark strokes on a light ground
     sa.Column("ink", sa.Float),  # share of the image covered by strokes
     sa.Column("latency_ms", sa.Float, nullable=False),
-    sa.Column("image", sa.LargeBinary),  # the 28x28 PNG the model saw
+    sa.Column("image", sa.LargeBinary),  # the 28x28 image the model saw: 784 grey bytes
     sa.Column("upload", sa.LargeBinary),  # the raw upload, only with keep_uploads
 )
+
+
+# People's corrections of answers: untrusted until reviewed (digits.feedback).
+CORRECTIONS = sa.Table(
+    "corrections",
+    METADATA,
+    sa.Column("id", sa.String(36), primary_key=True),  # the corrected answer's id
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("digit", sa.Integer),  # null: "this is not a digit"
+    sa.Column("status", sa.String(10), nullable=False),  # pending, accepted, rejected
+    sa.Column("reviewed_at", sa.Float),
+)
+
+
+def location(database: str) -> str:
+    """Where the service logs, as the pipeline and `make monitor` find it: DIGITS_PREDICTION_LOG
+    as the service reads it, else params.yaml's monitor.database in the user's checkout (where
+    `make serve` puts it; also from inside a `dvc exp run --temp` workspace)."""
+    return os.environ.get("DIGITS_PREDICTION_LOG") or str(shared_project_root() / database)
 
 
 def database_url(location: str, base: Path | None = None) -> str:
@@ -70,6 +91,8 @@ def connect(location: str) -> sa.Engine:
         def _wal(connection, _record) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA busy_timeout=5000")
+            # WAL keeps the file consistent at NORMAL; a power cut may lose the last batch.
+            connection.execute("PRAGMA synchronous=NORMAL")
 
     return engine
 
@@ -84,6 +107,7 @@ class PredictionLog:
     """Rows written off the request path by one thread; `close` writes what is queued."""
 
     BATCH = 500
+    FLUSH_SECONDS = 0.25
     PRUNE_EVERY_SECONDS = 600.0
 
     def __init__(
@@ -103,6 +127,10 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._write_forever, name="prediction-log")
         self._thread.start()
 
+    @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
     def record(self, row: dict) -> None:
         """Queue one row; when the queue is full (the database has been failing for a while),
         the row is counted as a failure."""
@@ -120,9 +148,12 @@ class PredictionLog:
         while True:
             first = self._queue.get()
             rows, stop = ([first], False) if first is not None else ([], True)
+            # Gather what arrives within FLUSH_SECONDS: one transaction for many answers
+            # costs the requests far less than one each (docs/serving.md).
+            deadline = time.monotonic() + self.FLUSH_SECONDS
             while not stop and len(rows) < self.BATCH:
                 try:
-                    row = self._queue.get_nowait()
+                    row = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
                     break
                 if row is None:
@@ -136,7 +167,7 @@ class PredictionLog:
 
     def _write(self, rows: list[dict], prune_now: bool = False) -> None:
         try:
-            rows = [{**row, "image": _png(row["image"])} for row in rows]
+            rows = [{**row, "image": _grey_bytes(row["image"])} for row in rows]
             with self._engine.begin() as connection:
                 if not self._ready:
                     METADATA.create_all(connection)
@@ -157,8 +188,16 @@ class PredictionLog:
         self._failing = False
 
 
-def _png(image: np.ndarray | bytes | None) -> bytes | None:
-    return to_png(image) if isinstance(image, np.ndarray) else image
+def _grey_bytes(image: np.ndarray | bytes | None) -> bytes | None:
+    """Float pixels in [0, 1] as uint8 bytes, row by row (PNG would cost the service more)."""
+    if not isinstance(image, np.ndarray):
+        return image
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8).tobytes()
+
+
+def pixels_of(image: bytes) -> np.ndarray:
+    """A logged image as float32 (28, 28) in [0, 1]."""
+    return np.frombuffer(image, np.uint8).reshape(FRAME_SIDE, FRAME_SIDE).astype(np.float32) / 255
 
 
 def prune(connection: sa.Connection, retention: Retention) -> None:

@@ -46,11 +46,13 @@ def decide(
     own trained model (repackaged) needs only to be no worse."""
     if champion is None:
         return Decision(True, "there is no champion yet")
-    missing = [name for name in rule.scores if name not in candidate or name not in champion]
+    # A score neither side has (field_accuracy before any field data) is not compared.
+    compared = [name for name in rule.scores if name in candidate or name in champion]
+    missing = [name for name in compared if name not in candidate or name not in champion]
     if missing:
         return Decision(False, f"cannot compare: {', '.join(missing)} missing from the scores")
     comparison = {}
-    for name in rule.scores:
+    for name in compared:
         new, old = candidate[name], champion[name]
         gain = (new - old) if name in rule.higher_is_better else (old - new)
         verdict = "better" if gain > 0 else "worse" if gain < 0 else "equal"

@@ -1,0 +1,125 @@
+"""People's corrections of served answers: stored as pending, reviewed by a person, and only
+then exported as a versioned field dataset for training and evaluation.
+
+A correction is untrusted input: anyone who can reach /feedback can post one. It names an
+answer the service gave (so each correction needs an upload first), one correction per answer,
+and nothing of it reaches training until a reviewer accepts it (`python -m digits.review`).
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from digits.errors import DigitsError
+from digits.field_data import NOT_A_DIGIT, FieldData
+from digits.prediction_log import CORRECTIONS, METADATA, PREDICTIONS, connect, pixels_of
+
+PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
+
+
+class UnknownAnswer(DigitsError, LookupError):
+    """No logged answer has this id."""
+
+
+class AlreadyCorrected(DigitsError):
+    """The answer has a correction already."""
+
+
+def correct(engine: sa.Engine, answer_id: str, digit: int | None, wait: float = 0.0) -> dict:
+    """Store a pending correction of a logged answer; what was stored. The answer may still
+    be on its way to the log (written in batches, by whichever worker gave it): an unknown id
+    is looked up again for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _correct(engine, answer_id, digit)
+        except UnknownAnswer:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _correct(engine: sa.Engine, answer_id: str, digit: int | None) -> dict:
+    with engine.begin() as connection:
+        METADATA.create_all(connection)
+        found = connection.execute(
+            sa.select(PREDICTIONS.c.digit).where(PREDICTIONS.c.id == answer_id)
+        ).first()
+        if found is None:
+            raise UnknownAnswer(f"no answer has the id {answer_id!r}")
+        row = {"id": answer_id, "at": time.time(), "digit": digit, "status": PENDING}
+        try:
+            with connection.begin_nested():
+                connection.execute(CORRECTIONS.insert(), [row])
+        except sa.exc.IntegrityError:
+            raise AlreadyCorrected(f"the answer {answer_id!r} has been corrected already") from None
+    return {"id": answer_id, "digit": digit, "answered": found.digit, "status": PENDING}
+
+
+@dataclass(frozen=True)
+class Correction:
+    id: str
+    at: float  # when the answer was given
+    answered: int | None  # the digit the service named
+    confidence: float | None
+    digit: int | None  # the proposed label; None: not a digit
+    status: str
+    image: bytes | None  # the 28x28 image the model saw (prediction_log.pixels_of)
+
+
+def corrections(engine: sa.Engine, status: str | None = None) -> list[Correction]:
+    """Corrections joined with their answers, in the order the answers were given."""
+    query = (
+        sa.select(
+            CORRECTIONS.c.id,
+            PREDICTIONS.c.at,
+            PREDICTIONS.c.digit.label("answered"),
+            PREDICTIONS.c.confidence,
+            CORRECTIONS.c.digit,
+            CORRECTIONS.c.status,
+            PREDICTIONS.c.image,
+        )
+        .join(PREDICTIONS, PREDICTIONS.c.id == CORRECTIONS.c.id)
+        .order_by(PREDICTIONS.c.at, CORRECTIONS.c.id)
+    )
+    if status is not None:
+        query = query.where(CORRECTIONS.c.status == status)
+    with engine.begin() as connection:
+        METADATA.create_all(connection)
+        return [Correction(**row._mapping) for row in connection.execute(query)]
+
+
+def review(engine: sa.Engine, ids: list[str], verdict: str) -> int:
+    """Accept or reject pending corrections; how many changed. A reviewed one stays as it is."""
+    if verdict not in (ACCEPTED, REJECTED):
+        raise ValueError(verdict)
+    with engine.begin() as connection:
+        METADATA.create_all(connection)
+        update = (
+            CORRECTIONS.update()
+            .where(CORRECTIONS.c.id.in_(ids), CORRECTIONS.c.status == PENDING)
+            .values(status=verdict, reviewed_at=time.time())
+        )
+        return connection.execute(update).rowcount
+
+
+def accepted(location: str) -> FieldData:
+    """Every accepted correction with an image, oldest answer first; none when the log does
+    not exist yet."""
+    if "://" not in location and not Path(location).exists():
+        return FieldData([], np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64))
+    engine = connect(location)
+    try:
+        chosen = [c for c in corrections(engine, ACCEPTED) if c.image is not None]
+    finally:
+        engine.dispose()
+    images = [pixels_of(c.image) for c in chosen]
+    labels = [NOT_A_DIGIT if c.digit is None else c.digit for c in chosen]
+    return FieldData(
+        [c.id for c in chosen],
+        np.stack(images) if images else np.zeros((0, 28, 28), np.float32),
+        np.array(labels, np.int64),
+    )
