@@ -149,7 +149,7 @@ class DigitRecognizer:
         from digits.feedback import AlreadyCorrected, UnknownAnswer, correct
         from digits.images import pixel_count
         from digits.observing import Observer, version_label
-        from digits.prediction_log import OFF, PredictionLog, Retention, database_url
+        from digits.prediction_log import OFF, PredictionLog, Retention, served_location
         from digits.serving import DigitClassifier, answer_images
 
         self.pixel_count, self.answer_images = pixel_count, answer_images
@@ -176,12 +176,9 @@ class DigitRecognizer:
         }
         log = None
         if SETTINGS.prediction_log != OFF:
-            # A served bento runs in its directory of the BentoML store, no place for data: a
-            # relative path is taken relative to BentoML's home.
-            home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
             retention = Retention(SETTINGS.log_retention_days, SETTINGS.log_retention_rows)
             log = PredictionLog(
-                database_url(SETTINGS.prediction_log, home),
+                served_location(SETTINGS.prediction_log),
                 retention,
                 lambda rows: self.observer.log_failed(rows),
             )

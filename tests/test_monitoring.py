@@ -182,3 +182,15 @@ def test_a_database_down_mid_stream_costs_no_answer(
         log = (tmp_path / "server.log").read_text()
         # Logged once per worker process while failing, not once per answer.
         assert 1 <= log.count("prediction log: writing failed") <= 2, log[-3000:]
+
+
+def test_no_answer_is_lost_from_the_log_on_a_clean_shutdown(
+    pipeline_project: Project, tmp_path: Path
+) -> None:
+    """Answers still queued when the server is stopped (SIGTERM) are written on the way out."""
+    database = tmp_path / "log.db"
+    env = dict(pipeline_project.env, DIGITS_PREDICTION_LOG=str(database))
+    with serving(pipeline_project.path / "dist/digits.bento", tmp_path, env) as url:
+        answers = predict_all(url, realistic(0, seed=4, per_style=8))
+    assert {answer["id"] for answer in answers} <= logged_ids(str(database))
+    assert "Completed cleanup hook: close_log" in (tmp_path / "server.log").read_text()

@@ -9,7 +9,15 @@ import pytest
 from support.ports import free_port
 
 from digits.errors import MissingInputError
-from digits.prediction_log import PredictionLog, Retention, database_url, latest, pixels_of
+from digits.prediction_log import (
+    PredictionLog,
+    Retention,
+    database_url,
+    latest,
+    location,
+    pixels_of,
+    served_location,
+)
 
 KEEP_ALL = Retention(days=365, rows=10_000)
 
@@ -95,3 +103,15 @@ def test_reading_a_missing_log_says_so(tmp_path: Path) -> None:
 def test_database_urls() -> None:
     assert database_url("postgresql://me@db:5432/logs") == "postgresql+psycopg://me@db:5432/logs"
     assert database_url("/x/p.db") == "sqlite:////x/p.db"
+
+
+def test_the_service_and_the_pipeline_find_the_same_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative DIGITS_PREDICTION_LOG is relative to BentoML's home for the service (it runs
+    inside the bento store) and for make monitor, review and the feedback stage alike."""
+    monkeypatch.setenv("BENTOML_HOME", "/srv/bentoml")
+    monkeypatch.setenv("DIGITS_PREDICTION_LOG", "log.db")
+    assert (
+        served_location("log.db") == location("predictions.db") == "sqlite:////srv/bentoml/log.db"
+    )
+    monkeypatch.delenv("DIGITS_PREDICTION_LOG")
+    assert location("predictions.db").endswith("/predictions.db")  # the checkout's, by default

@@ -62,11 +62,20 @@ CORRECTIONS = sa.Table(
 )
 
 
+def served_location(setting: str) -> str:
+    """The database URL of a DIGITS_PREDICTION_LOG setting. A served bento runs in its own
+    directory of the BentoML store, no place for data: a relative SQLite path is taken
+    relative to BentoML's home (BENTOML_HOME, ~/bentoml)."""
+    return database_url(setting, Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml")))
+
+
 def location(database: str) -> str:
     """Where the service logs, as the pipeline and `make monitor` find it: DIGITS_PREDICTION_LOG
-    as the service reads it, else params.yaml's monitor.database in the user's checkout (where
-    `make serve` puts it; also from inside a `dvc exp run --temp` workspace)."""
-    return os.environ.get("DIGITS_PREDICTION_LOG") or str(shared_project_root() / database)
+    read as the service reads it, else params.yaml's monitor.database in the user's checkout
+    (where `make serve` puts it; also from inside a `dvc exp run --temp` workspace)."""
+    if setting := os.environ.get("DIGITS_PREDICTION_LOG"):
+        return served_location(setting)
+    return str(shared_project_root() / database)
 
 
 def database_url(location: str, base: Path | None = None) -> str:
