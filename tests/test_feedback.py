@@ -149,3 +149,14 @@ def test_reviewing_one_by_one_shows_the_image_and_asks(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     html = page.read_text()
     assert "1 pending corrections" in html and html.count("data:image/png;base64,iVBOR") == 1
+
+
+def test_retention_keeps_corrected_answers(tmp_path: Path) -> None:
+    database = tmp_path / "log.db"
+    ids = logged(database, 6)  # 1000 s old
+    correct(connect(str(database)), ids[0], 8)
+    log = PredictionLog(str(database), Retention(days=100 / 86400, rows=2))
+    log.close()  # prunes on the way out: older than 100 s, or beyond the newest 2
+    engine = connect(str(database))
+    assert [c.id for c in corrections(engine)] == [ids[0]]  # kept with its answer and image
+    assert len(accepted(str(database)).ids) == 0  # still pending

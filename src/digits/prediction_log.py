@@ -210,17 +210,18 @@ def pixels_of(image: bytes) -> np.ndarray:
 
 
 def prune(connection: sa.Connection, retention: Retention) -> None:
-    """Delete rows older than the retention days, then all but the newest retention rows."""
-    connection.execute(
-        PREDICTIONS.delete().where(PREDICTIONS.c.at < time.time() - retention.days * 86400)
-    )
+    """Delete rows older than the retention days, then all but the newest retention rows;
+    an answer someone corrected stays, with its image, for review and the field dataset."""
+    uncorrected = PREDICTIONS.c.id.not_in(sa.select(CORRECTIONS.c.id))
+    too_old = PREDICTIONS.c.at < time.time() - retention.days * 86400
+    connection.execute(PREDICTIONS.delete().where(too_old, uncorrected))
     newest = (
         sa.select(PREDICTIONS.c.at)
         .order_by(PREDICTIONS.c.at.desc())
         .offset(retention.rows)
         .limit(1)
     ).scalar_subquery()
-    connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.at <= newest))
+    connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.at <= newest, uncorrected))
 
 
 def latest(location: str, count: int) -> list[dict]:
