@@ -98,7 +98,7 @@ FEEDBACK_STATUSES = {
     "404": "no answer has this id (answers are kept DIGITS_LOG_RETENTION_DAYS)",
     "409": "the answer has been corrected already",
     "413": "the body is over DIGITS_MAX_UPLOAD_BYTES",
-    "503": "the prediction log is off (DIGITS_PREDICTION_LOG=off)",
+    "503": "the prediction log is off (DIGITS_PREDICTION_LOG=off) or cannot be reached",
 }
 
 
@@ -146,18 +146,14 @@ class DigitRecognizer:
     def __init__(self) -> None:
         # Imported here, in the workers only: BentoML's supervisor imports this module too, and
         # NumPy, SciPy, Pillow and LiteRT would delay start-up there (figures: docs/serving.md).
-        from digits.feedback import AlreadyCorrected, UnknownAnswer, correct
+        from digits import feedback
         from digits.images import pixel_count
         from digits.observing import Observer, version_label
         from digits.prediction_log import OFF, PredictionLog, Retention, served_location
         from digits.serving import DigitClassifier, answer_images
 
         self.pixel_count, self.answer_images = pixel_count, answer_images
-        self.correct, self.UnknownAnswer, self.AlreadyCorrected = (
-            correct,
-            UnknownAnswer,
-            AlreadyCorrected,
-        )
+        self.corrections = feedback  # correct() and its refusals
         # The preprocessing's matrix products are small: spread over BLAS threads they only
         # contend with the event loop (docs/serving.md).
         threadpool_limits(1, user_api="blas")
@@ -251,18 +247,24 @@ class DigitRecognizer:
         digit: int | None = Field(ge=0, le=9, description="the right digit; null: not a digit"),
     ) -> Stored:
         """Correct an answer: 201 and the pending correction; 404 for an id no answer has,
-        409 when it has been corrected already, 503 with the prediction log off. A person
+        409 when it has been corrected already, 503 with the prediction log off or down. A person
         reviews it before it can reach training (README, "Learning from corrections")."""
         if self.observer.log is None:
             return JSONResponse({"error": "corrections need the prediction log"}, 503)
         try:
             stored = await run_in_threadpool(
-                self.correct, self.observer.log.engine, id, digit, SETTINGS.feedback_wait_seconds
+                self.corrections.correct,
+                self.observer.log.engine,
+                id,
+                digit,
+                SETTINGS.feedback_wait_seconds,
             )
-        except self.UnknownAnswer as unknown:
+        except self.corrections.UnknownAnswer as unknown:
             return JSONResponse({"error": str(unknown)}, 404)
-        except self.AlreadyCorrected as twice:
+        except self.corrections.AlreadyCorrected as twice:
             return JSONResponse({"error": str(twice)}, 409)
+        except self.corrections.LogUnavailable as down:
+            return JSONResponse({"error": str(down)}, 503)
         return JSONResponse(stored, 201)
 
 

@@ -1,21 +1,21 @@
-"""DVC stage feedback: export the reviewed, accepted corrections of the prediction log into
-data/feedback/ (train.npz, field.npz held out by time, manifest.json). It runs every time
-(the log is outside DVC's view); what trains and evaluates downstream reruns only when the
-exported snapshot changed. With no prediction log or no accepted correction it exports an
-empty snapshot and the pipeline trains as without feedback."""
+"""DVC stage feedback: export the corrections a reviewer accepted
+(reports/accepted_corrections.json, written by python -m digits.review) with their images
+from the prediction log into data/feedback/ (train.npz, field.npz held out by time,
+manifest.json). It reruns when the accepted set changes. With no accepted correction it
+exports an empty snapshot and the pipeline trains as without feedback."""
 
 from digits.cli import run_stage
 from digits.feedback import accepted
 from digits.field_data import export
 from digits.params import load_params
-from digits.paths import FEEDBACK_DIR
+from digits.paths import ACCEPTED_FILE, FEEDBACK_DIR
 from digits.prediction_log import location
 
 
 def main() -> None:
     params = load_params("feedback")
     where = location(load_params("monitor")["database"])
-    manifest = export(accepted(where), FEEDBACK_DIR, params["holdout_share"])
+    manifest = export(accepted(where, ACCEPTED_FILE), FEEDBACK_DIR, params["holdout_share"])
     print(
         f"feedback: {manifest['accepted']} accepted corrections in {where}:"
         f" {manifest['train']} to train on, {manifest['field']} held out for evaluation"

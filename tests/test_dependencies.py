@@ -12,10 +12,13 @@ PACKAGE = ROOT / "src" / "digits"
 
 
 def imported_modules(path: Path) -> set[str]:
-    """The digits modules one file imports (`from digits.x import y`, `import digits.x`)."""
+    """The digits modules one file imports (`from digits.x import y`, `from digits import x`,
+    `import digits.x`), also inside functions."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("digits."):
+        if isinstance(node, ast.ImportFrom) and node.module == "digits":
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("digits."):
             found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):
             found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("digits.")}
@@ -67,3 +70,33 @@ def test_the_bento_carries_every_module_the_service_imports() -> None:
     included = {path for path in bentofile["include"] if path.endswith(".py")}
     needed = closure(ROOT / "service" / "service.py")
     assert not needed - included, f"not in the bento: {sorted(needed - included)}"
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The first name of every module a file imports."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+    return names
+
+
+def test_layers_point_down_and_the_package_has_no_import_cycle() -> None:
+    """stages/ and service/ use the digits package; the package uses neither; and no module of
+    the package reaches itself through its imports."""
+    for path in PACKAGE.glob("*.py"):
+        assert not top_level_imports(path) & {"stages", "service"}, path.name
+    graph = {path.stem: imported_modules(path) for path in PACKAGE.glob("*.py")}
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for module in graph.get(start, ()):
+            if module == target or (
+                module not in seen and reaches(module, target, seen | {module})
+            ):
+                return True
+        return False
+
+    cyclic = sorted(module for module in graph if reaches(module, module, set()))
+    assert not cyclic, f"modules in an import cycle: {cyclic}"

@@ -21,7 +21,8 @@ from support.project import Project
 from digits.augment import AugmentConfig
 from digits.dataset import to_model_input
 from digits.distributed import strategy_for
-from digits.train import TrainConfig, train_model
+from digits.recipe import TrainConfig
+from digits.train import train_model
 
 # The default recipe's features on a tiny network, without dropout: replicas draw their own
 # dropout masks, so with dropout runs are alike in distribution only.

@@ -1,6 +1,7 @@
 """Corrections: stored pending against a logged answer, reviewed, exported as a field dataset
 split by time, mixed into training; the review command as a script drives it."""
 
+import json
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from digits.errors import MissingInputError
 from digits.feedback import (
     ACCEPTED,
     PENDING,
@@ -18,6 +20,7 @@ from digits.feedback import (
     accepted,
     correct,
     corrections,
+    record_accepted,
     review,
 )
 from digits.field_data import NOT_A_DIGIT, FieldData, export, load_part, mixed_in
@@ -73,7 +76,9 @@ def test_only_accepted_corrections_are_exported_and_the_newest_are_held_out(
     assert review(engine, ids[10:], REJECTED) == 2
     assert review(engine, ids[:2], REJECTED) == 0  # reviewed once, for good
 
-    data = accepted(str(database))
+    record = tmp_path / "accepted.json"
+    assert record_accepted(engine, record) == 10
+    data = accepted(str(database), record)
     assert data.ids == ids[:10]  # oldest answer first, rejected ones left out
     assert data.labels.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, NOT_A_DIGIT]
     assert data.images[3, 0, 0] == pytest.approx(3 / 100, abs=1 / 255)
@@ -85,13 +90,23 @@ def test_only_accepted_corrections_are_exported_and_the_newest_are_held_out(
         load_part(tmp_path / "feedback", "field"),
     )
     assert train.ids == ids[:8] and field.ids == ids[8:10]  # held out: the newest
-    again = export(accepted(str(database)), tmp_path / "again", holdout_share=0.25)
+    again = export(accepted(str(database), record), tmp_path / "again", holdout_share=0.25)
     assert again["digest"] == manifest["digest"]  # the same snapshot, the same digest
 
 
-def test_no_prediction_log_exports_an_empty_snapshot(tmp_path: Path) -> None:
-    manifest = export(accepted(str(tmp_path / "missing.db")), tmp_path / "out", 0.25)
+def test_nothing_accepted_exports_an_empty_snapshot(tmp_path: Path) -> None:
+    nothing = tmp_path / "missing.json"
+    manifest = export(accepted(str(tmp_path / "missing.db"), nothing), tmp_path / "out", 0.25)
     assert manifest["accepted"] == 0 and len(load_part(tmp_path / "out", "train").ids) == 0
+
+
+def test_an_accepted_correction_the_log_lacks_is_an_error(tmp_path: Path) -> None:
+    database = tmp_path / "log.db"
+    ids = logged(database, 2)
+    record = tmp_path / "accepted.json"
+    record.write_text(json.dumps({"accepted": [{"id": ids[0], "digit": 3}]}))
+    with pytest.raises(MissingInputError, match="not accepted in"):
+        accepted(str(database), record)  # listed, but never accepted in this log
 
 
 def test_corrections_are_mixed_into_training_repeated() -> None:
@@ -112,9 +127,11 @@ def test_the_review_command_accepts_and_rejects_in_bulk(tmp_path: Path) -> None:
     for answer_id in ids:
         correct(engine, answer_id, 5)
     env = {"DIGITS_PREDICTION_LOG": str(database), "PYTHONPATH": str(ROOT / "src"), "PATH": ""}
+    record = tmp_path / "accepted.json"
 
     def review_command(*arguments: str, answers: str = "") -> str:
-        done = subprocess.run([sys.executable, "-m", "digits.review", *arguments], cwd=ROOT,
+        command = [sys.executable, "-m", "digits.review", "--record", str(record), *arguments]
+        done = subprocess.run(command, cwd=ROOT,
                               env=env, input=answers, capture_output=True, text=True)  # fmt: skip
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -127,6 +144,8 @@ def test_the_review_command_accepts_and_rejects_in_bulk(tmp_path: Path) -> None:
     assert "rejected 1 of 1" in review_command("reject", ids[2])
     assert "accepted 1 of 1" in review_command("accept", "--all")
     assert [c.status for c in corrections(engine)] == [ACCEPTED, ACCEPTED, REJECTED, ACCEPTED]
+    listed = json.loads(record.read_text())["accepted"]
+    assert listed == [{"id": i, "digit": 5} for i in (ids[0], ids[1], ids[3])]
 
 
 def test_reviewing_one_by_one_shows_the_image_and_asks(tmp_path: Path) -> None:
@@ -136,7 +155,8 @@ def test_reviewing_one_by_one_shows_the_image_and_asks(tmp_path: Path) -> None:
     for answer_id in ids[30:33]:
         correct(engine, answer_id, 2)
     env = {"DIGITS_PREDICTION_LOG": str(database), "PYTHONPATH": str(ROOT / "src"), "PATH": ""}
-    done = subprocess.run([sys.executable, "-m", "digits.review"], cwd=ROOT, env=env,
+    record = ["--record", str(tmp_path / "accepted.json")]
+    done = subprocess.run([sys.executable, "-m", "digits.review", *record], cwd=ROOT, env=env,
                           input="x\na\nr\nq\n", capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "[1/3]" in done.stdout and "[3/3]" in done.stdout
@@ -144,8 +164,8 @@ def test_reviewing_one_by_one_shows_the_image_and_asks(tmp_path: Path) -> None:
     assert [c.status for c in corrections(engine)] == [ACCEPTED, REJECTED, PENDING]
 
     page = tmp_path / "review.html"
-    done = subprocess.run([sys.executable, "-m", "digits.review", "page", "--out", str(page)],
-                          cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+    command = [sys.executable, "-m", "digits.review", *record, "page", "--out", str(page)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     html = page.read_text()
     assert "1 pending corrections" in html and html.count("data:image/png;base64,iVBOR") == 1
@@ -159,4 +179,4 @@ def test_retention_keeps_corrected_answers(tmp_path: Path) -> None:
     log.close()  # prunes on the way out: older than 100 s, or beyond the newest 2
     engine = connect(str(database))
     assert [c.id for c in corrections(engine)] == [ids[0]]  # kept with its answer and image
-    assert len(accepted(str(database)).ids) == 0  # still pending
+    assert [c.status for c in corrections(engine)] == [PENDING]

@@ -6,7 +6,8 @@ from digits.augment import AugmentConfig
 from digits.dataset import to_model_input
 from digits.model import build_model
 from digits.params import load_params
-from digits.train import HISTORY_KEYS, TrainConfig, recipe, recipe_params, train_model
+from digits.recipe import HISTORY_KEYS, TrainConfig
+from digits.train import recipe, recipe_params, train_model
 
 SMALL = TrainConfig(seed=3, epochs=2, batch_size=32, conv_filters=(4, 8), dense_units=16)
 # The default recipe's features, on a tiny network: BN blocks, dropout, augmentation, cosine

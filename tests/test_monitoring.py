@@ -173,6 +173,9 @@ def test_a_database_down_mid_stream_costs_no_answer(
             postgres.stop("immediate")
             after = predict_all(url, images[20:])  # every one answered 200
             assert len(after) == 20
+            correction = {"id": before[0]["id"], "digit": 1}
+            refused = httpx.post(f"{url}/feedback", json=correction, timeout=60)
+            assert refused.status_code == 503, refused.text  # a server-side failure, said so
             poll_until(lambda: failures_counted(url) > 0, 30, "failures counted on /metrics")
             postgres.start()
             recovered = predict_all(url, images[:5])

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from digits.errors import ParamsError, StageError
-from digits.train import (
+from digits.recipe import (
     HISTORY_KEYS,
     KeepBest,
     TrainConfig,

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from digits.errors import DigitsError
+from digits.errors import DigitsError, MissingInputError
 from digits.field_data import NOT_A_DIGIT, FieldData
+from digits.files import read_json, write_json
 from digits.prediction_log import CORRECTIONS, METADATA, PREDICTIONS, connect, pixels_of
 
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
@@ -26,6 +27,10 @@ class UnknownAnswer(DigitsError, LookupError):
 
 class AlreadyCorrected(DigitsError):
     """The answer has a correction already."""
+
+
+class LogUnavailable(DigitsError):
+    """The prediction log's database cannot be reached."""
 
 
 def correct(engine: sa.Engine, answer_id: str, digit: int | None, wait: float = 0.0) -> dict:
@@ -40,6 +45,8 @@ def correct(engine: sa.Engine, answer_id: str, digit: int | None, wait: float = 
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+        except sa.exc.OperationalError as error:
+            raise LogUnavailable(f"the prediction log cannot be reached ({error.orig})") from None
 
 
 def _correct(engine: sa.Engine, answer_id: str, digit: int | None) -> dict:
@@ -106,16 +113,34 @@ def review(engine: sa.Engine, ids: list[str], verdict: str) -> int:
         return connection.execute(update).rowcount
 
 
-def accepted(location: str) -> FieldData:
-    """Every accepted correction with an image, oldest answer first; none when the log does
-    not exist yet."""
-    if "://" not in location and not Path(location).exists():
+def record_accepted(engine: sa.Engine, path: Path) -> int:
+    """Write the accepted corrections' ids and labels, oldest answer first, to `path`: the
+    reviewed decision the DVC stage `feedback` depends on (and git keeps). How many."""
+    chosen = [{"id": c.id, "digit": c.digit} for c in corrections(engine, ACCEPTED)]
+    write_json(path, {"accepted": chosen})
+    return len(chosen)
+
+
+def accepted(location: str, record: Path) -> FieldData:
+    """The corrections `record` lists as accepted, with the images the model saw, read from
+    the prediction log; none without a record. A listed answer the log lacks is an error."""
+    listed = read_json(record)["accepted"] if record.exists() else []
+    if not listed:
         return FieldData([], np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64))
+    if "://" not in location and not Path(location).exists():
+        raise MissingInputError(f"{record} lists accepted corrections, but {location} is missing")
     engine = connect(location)
     try:
-        chosen = [c for c in corrections(engine, ACCEPTED) if c.image is not None]
+        found = {c.id: c for c in corrections(engine, ACCEPTED)}
     finally:
         engine.dispose()
+    missing = [item["id"] for item in listed if item["id"] not in found]
+    if missing:
+        raise MissingInputError(
+            f"{len(missing)} accepted corrections of {record} are not accepted in {location}"
+            f" (first: {missing[0]}); review in the same database the service logs to"
+        )
+    chosen = [found[item["id"]] for item in listed if found[item["id"]].image is not None]
     images = [pixels_of(c.image) for c in chosen]
     labels = [NOT_A_DIGIT if c.digit is None else c.digit for c in chosen]
     return FieldData(

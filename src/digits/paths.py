@@ -28,6 +28,8 @@ PER_CLASS_FILE = REPORTS_DIR / "per_class.json"
 CONFUSION_FILE = REPORTS_DIR / "confusion.csv"
 CONFUSION_PNG = REPORTS_DIR / "confusion_matrix.png"
 MISCLASSIFIED_PNG = REPORTS_DIR / "misclassified.png"
+# The corrections a reviewer accepted (python -m digits.review writes it; git keeps it).
+ACCEPTED_FILE = REPORTS_DIR / "accepted_corrections.json"
 # The answers to the evaluation's realistic images: the drift report's default reference.
 REALISTIC_ANSWERS_FILE = REPORTS_DIR / "realistic_answers.csv"
 MONITORING_DIR = REPORTS_DIR / "monitoring"  # make monitor's outputs; not in git

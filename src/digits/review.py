@@ -7,7 +7,8 @@
     python -m digits.review page                 # reports/review.html: every pending image
 
 Each correction shows the 28x28 image the model saw, the digit it answered and the label
-proposed. Only accepted corrections are exported by the DVC stage `feedback`.
+proposed. Every decision rewrites reports/accepted_corrections.json (--record), the list the
+DVC stage `feedback` exports: only accepted corrections reach training.
 """
 
 import argparse
@@ -19,11 +20,19 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from digits.errors import DigitsError
-from digits.feedback import ACCEPTED, PENDING, REJECTED, Correction, corrections, review
+from digits.feedback import (
+    ACCEPTED,
+    PENDING,
+    REJECTED,
+    Correction,
+    corrections,
+    record_accepted,
+    review,
+)
 from digits.files import write_text
 from digits.images import to_png
 from digits.params import load_params
-from digits.paths import REPORTS_DIR
+from digits.paths import ACCEPTED_FILE, REPORTS_DIR
 from digits.prediction_log import connect, location, pixels_of
 
 SHADES = " .:-=+*#%@"
@@ -90,6 +99,11 @@ def page(engine: sa.Engine, out: Path) -> None:
     print(f"review: {len(cells)} pending corrections on {out}")
 
 
+def recorded(engine: sa.Engine, record: Path) -> None:
+    count = record_accepted(engine, record)
+    print(f"review: {count} accepted corrections listed in {record}; `dvc repro` trains on them")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m digits.review", description=__doc__,
@@ -103,11 +117,16 @@ def main(argv: list[str] | None = None) -> None:
         command = commands.add_parser(verdict, help=f"{verdict} pending corrections by id")
         command.add_argument("ids", nargs="*")
         command.add_argument("--all", action="store_true", help="every pending correction")
+    parser.add_argument(
+        "--record", type=Path, default=ACCEPTED_FILE,
+        help="where the accepted corrections are listed for the pipeline (default: %(default)s)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     engine = connect(location(load_params("monitor")["database"]))
     try:
         if args.command is None:
             interactive(engine)
+            recorded(engine, args.record)
         elif args.command == "list":
             pending = corrections(engine, PENDING)
             print(f"review: {len(pending)} pending corrections")
@@ -122,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             verdict = ACCEPTED if args.command == "accept" else REJECTED
             changed = review(engine, ids, verdict)
             print(f"review: {verdict} {changed} of {len(ids)} (the others were not pending)")
+            recorded(engine, args.record)
     except (DigitsError, sa.exc.SQLAlchemyError) as error:
         sys.exit(f"review: error: {error}")
     finally:

@@ -1,48 +1,28 @@
-"""Training the CNN deterministically for a given seed and recipe."""
+"""Training the CNN deterministically for a given seed and recipe: one entry point, Keras
+`fit` in this process or the distributed loop under a tf.distribute strategy."""
 
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from digits.augment import AugmentConfig, augment_batch
+from digits.augment import AugmentConfig
+from digits.distributed import train_distributed
 from digits.errors import ParamsError
-from digits.mnist import NUM_CLASSES
-from digits.model import build_model
-
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("float32", "mixed_bfloat16")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    seed: int = 42
-    epochs: int = 5
-    batch_size: int = 64
-    learning_rate: float = 1e-3  # the peak, with a schedule
-    architecture: str = "seed"
-    conv_filters: Sequence[int] = field(default=(32, 64))
-    kernel_size: int = 3
-    dense_units: int = 64
-    dropout: float = 0.0
-    schedule: str = "constant"  # or "cosine": linear warm-up, then cosine decay to zero
-    warmup_epochs: float = 0.0
-    label_smoothing: float = 0.0
-    precision: str = "float32"  # mixed_bfloat16 computes in bfloat16; the saved model is float32
-    augment: AugmentConfig | None = None
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ParamsError("epochs and batch_size must be >= 1 and learning_rate > 0")
-        if self.schedule not in SCHEDULES or self.precision not in PRECISIONS:
-            raise ParamsError(f"schedule must be one of {SCHEDULES}, precision one of {PRECISIONS}")
-        if not 0 <= self.warmup_epochs < self.epochs or not 0 <= self.label_smoothing < 1:
-            raise ParamsError("warmup_epochs must be in [0, epochs), label_smoothing in [0, 1)")
+from digits.recipe import (
+    HISTORY_KEYS,
+    KeepBest,
+    TrainConfig,
+    Trained,
+    build_for,
+    make_deterministic,
+    optimizer_for,
+    training_batches,
+    validation_batches,
+)
 
 
 def recipe(params: dict) -> TrainConfig:
@@ -71,95 +51,6 @@ def recipe_params(params: dict) -> dict[str, object]:
     return flat
 
 
-def make_deterministic(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and ask TensorFlow for deterministic kernels."""
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-def _one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    return x, tf.one_hot(y, NUM_CLASSES)
-
-
-def training_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:
-    """Endless seeded shuffled batches (one epoch = ceil(N / batch) steps), augmented per step."""
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((x, y))
-        .shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
-        .batch(config.batch_size)
-        .repeat()
-        .map(_one_hot)
-    )
-    if config.augment is not None:
-        augment = config.augment
-
-        def distort(step: tf.Tensor, batch: tuple) -> tuple[tf.Tensor, tf.Tensor]:
-            seed = tf.stack([tf.constant(config.seed, tf.int64), step])
-            return augment_batch(batch[0], seed, augment), batch[1]
-
-        dataset = dataset.enumerate().map(distort, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _learning_rate(config: TrainConfig, steps_per_epoch: int):
-    if config.schedule == "constant":
-        return config.learning_rate
-    warmup = round(config.warmup_epochs * steps_per_epoch)
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate / 10,
-        decay_steps=config.epochs * steps_per_epoch - warmup,
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup,
-    )
-
-
-class KeepBest(keras.callbacks.Callback):
-    """Ends training with the weights of the epoch with the best validation accuracy (ties:
-    lower validation loss): the checkpoint is chosen on the validation split, never the test."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.best: tuple[float, float] | None = None
-        self.best_epoch = 0
-        self.weights: list[np.ndarray] = []
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        score = (float(logs["val_accuracy"]), -float(logs["val_loss"]))
-        if self.best is None or score > self.best:
-            self.best, self.best_epoch, self.weights = score, epoch + 1, self.model.get_weights()
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        if self.weights:
-            self.model.set_weights(self.weights)
-
-
-def build_for(config: TrainConfig, precision: str | None = None) -> keras.Model:
-    """The model of `config`, computing in `precision` (default: the config's)."""
-    keras.mixed_precision.set_global_policy(precision or config.precision)
-    try:
-        return build_model(
-            config.conv_filters, config.kernel_size, config.dense_units,
-            config.architecture, config.dropout,
-        )  # fmt: skip
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
-def optimizer_for(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    return keras.optimizers.Adam(learning_rate=_learning_rate(config, steps_per_epoch))
-
-
-def validation_batches(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(1000).map(_one_hot)
-
-
-@dataclass(frozen=True)
-class Trained:
-    model: keras.Model
-    history: dict[str, list[float]]
-    best_epoch: int  # 1-based epoch whose weights the model has
-
-
 def train_model(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -173,8 +64,6 @@ def train_model(
     `fit` in this process, or under `strategy` the distributed loop of `digits.distributed`
     (on every worker of a cluster, each returning the same plain model)."""
     if strategy is not None:
-        from digits.distributed import train_distributed  # it builds on this module's parts
-
         return train_distributed(x_train, y_train, x_val, y_val, config, strategy, callbacks)
     make_deterministic(config.seed)
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
