@@ -1,8 +1,10 @@
 """BentoML service: digit recognition for real-world images, and a drawing page.
 
-Typed BentoML endpoints (multipart uploads; `bentoml.SyncHTTPClient` calls them by name):
-  POST /predict        file `image` [, `preprocessed`]: one image -> its answer
+Typed BentoML endpoints (`bentoml.SyncHTTPClient` calls them by name):
+  POST /predict        file `image` [, `preprocessed`]: one image -> its answer, with an `id`
   POST /predict_batch  files `images`: many images -> one answer or error each
+  POST /feedback       JSON `id`, `digit`: a correction of an answer, pending review
+Every answer is counted on /metrics and recorded in the prediction log (digits.observing).
 Mounted routes: GET /ui (the drawing page), GET /model (the served model), GET /docs.json
 (BentoML's schema with the statuses these routes really send). BentoML adds /livez, /readyz,
 /metrics and its OpenAPI page at /.
