@@ -18,7 +18,6 @@ from digits.evaluate import (
     evaluation_digest,
     most_confident_mistakes,
     per_class_scores,
-    realistic_answers,
 )
 from digits.facts import write_facts
 from digits.field_data import load_part
@@ -57,7 +56,7 @@ def main() -> None:
     write_json(CONVERSION_FILE, conversion)
     uncertain_below = params["uncertain_below"]
     field = load_part(FEEDBACK_DIR, "field")
-    metrics, probabilities = evaluate_model(
+    metrics, probabilities, realistic = evaluate_model(
         classifier.probabilities, images, labels, params, uncertain_below, field
     )
     data_digest = read_json(DATA_STATS_FILE)["source"]["digest"]
@@ -67,9 +66,7 @@ def main() -> None:
     write_json(METRICS_FILE, metrics)
     write_json(PER_CLASS_FILE, per_class)
     write_text(CONFUSION_FILE, confusion_csv(labels, predicted))
-    wild, seed = params["wild_per_style"], params["wild_seed"]
-    answers = realistic_answers(classifier.probabilities, images, wild, seed, uncertain_below)
-    write_facts(REALISTIC_ANSWERS_FILE, answers)
+    write_facts(REALISTIC_ANSWERS_FILE, realistic)
     plot_confusion(confusion, CONFUSION_PNG)
     mistakes = most_confident_mistakes(probabilities, labels, params["gallery_size"])
     plot_mistakes(images, labels, probabilities, mistakes, MISCLASSIFIED_PNG)

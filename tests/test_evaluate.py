@@ -77,7 +77,7 @@ def test_wild_scores_per_style() -> None:
     def always_zero(pixels: np.ndarray) -> np.ndarray:
         return np.eye(10)[np.zeros(len(pixels), dtype=int)]
 
-    scores = wild_scores(always_zero, digits, labels, 20, seed=1, uncertain_below=0.8)
+    scores, _ = wild_scores(always_zero, digits, labels, 20, seed=1, uncertain_below=0.8)
     names = {"wild_accuracy", "wild_uncertain", *(f"wild_accuracy_{s}" for s in STYLES)}
     assert set(scores) == names
     # Every style shows all 20 digits, two of them zeros: each style, and so the whole set,
@@ -97,8 +97,8 @@ def test_uncertain_shares_follow_the_confidence_threshold() -> None:
         probabilities[:, 0] = 0.7
         return probabilities
 
-    assert wild_scores(seventy_percent, digits, labels, 8, 1, 0.8)["wild_uncertain"] == 1.0
-    assert wild_scores(seventy_percent, digits, labels, 8, 1, 0.6)["wild_uncertain"] == 0.0
+    assert wild_scores(seventy_percent, digits, labels, 8, 1, 0.8)[0]["wild_uncertain"] == 1.0
+    assert wild_scores(seventy_percent, digits, labels, 8, 1, 0.6)[0]["wild_uncertain"] == 0.0
     flagged = non_digit_scores(seventy_percent, 8, seed=2, uncertain_below=0.6)
     assert set(flagged) == {"non_digit_flagged", *(f"non_digit_flagged_{k}" for k in KINDS)}
     # photos of nothing are blank to the preprocessing: flagged whatever the model says
@@ -114,6 +114,6 @@ def test_wild_image_the_preprocessing_cannot_read_counts_as_wrong(
         "digits.evaluate.make_wild_set", lambda *args: [("scan", 0, b"not an image")]
     )
     everything_right = lambda pixels: np.eye(10)[np.zeros(len(pixels), dtype=int)]  # noqa: E731
-    scores = wild_scores(everything_right, np.zeros((1, 28, 28)), np.array([0]), 1, 0, 0.8)
+    scores, _ = wild_scores(everything_right, np.zeros((1, 28, 28)), np.array([0]), 1, 0, 0.8)
     assert scores["wild_accuracy"] == 0.0 and scores["wild_accuracy_scan"] == 0.0
     assert scores["wild_uncertain"] == 1.0

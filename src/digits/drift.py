@@ -54,6 +54,10 @@ class Check:
     def drift(self) -> bool:
         return self.p_value < self.threshold
 
+    @property
+    def verdict(self) -> str:
+        return "DRIFT" if self.drift else "ok"
+
 
 # (check, its kind, the column it reads): mix -> chi-square of homogeneity, rate -> Fisher's
 # exact test, distribution -> two-sample Kolmogorov-Smirnov.
@@ -66,7 +70,6 @@ CHECKS = (
     ("ink", "distribution", "ink"),
     ("inverted", "rate", "inverted"),
 )
-TESTS = {"mix": "chi-square", "rate": "Fisher exact", "distribution": "Kolmogorov-Smirnov"}
 
 
 def _value(row: dict, column: str) -> object:
@@ -117,7 +120,11 @@ def _distribution(reference: list, current: list) -> tuple[float, float, dict, d
     return float(result.statistic), float(result.pvalue), *medians
 
 
-TEST_OF = {"mix": _mix, "rate": _rate, "distribution": _distribution}
+TESTS = {  # kind -> the test's name and the function that runs it
+    "mix": ("chi-square", _mix),
+    "rate": ("Fisher exact", _rate),
+    "distribution": ("Kolmogorov-Smirnov", _distribution),
+}
 
 
 def compare(reference: Sequence[dict], current: Sequence[dict], alpha: float) -> list[Check]:
@@ -125,11 +132,11 @@ def compare(reference: Sequence[dict], current: Sequence[dict], alpha: float) ->
     threshold = alpha / len(CHECKS)
     checks = []
     for name, kind, column in CHECKS:
-        test = TEST_OF[kind]
-        statistic, p_value, ref, cur = test(
+        test, run = TESTS[kind]
+        statistic, p_value, ref, cur = run(
             values(reference, kind, column), values(current, kind, column)
         )
-        checks.append(Check(name, TESTS[kind], round(statistic, 6), p_value, threshold, ref, cur))
+        checks.append(Check(name, test, round(statistic, 6), p_value, threshold, ref, cur))
     return checks
 
 
@@ -167,9 +174,8 @@ def plot(
                 axis.bar(positions + offset, [side.get(k, 0) for k in keys], 0.4, label=label)
             axis.set_xticks(positions, keys)
             axis.set_ylabel("share")
-        verdict = "DRIFT" if check.drift else "ok"
         axis.set_title(
-            f"{check.name}: {verdict} (p={check.p_value:.2g})",
+            f"{check.name}: {check.verdict} (p={check.p_value:.2g})",
             color="tab:red" if check.drift else "black",
         )
         axis.legend(fontsize=8)
@@ -211,8 +217,7 @@ def check(params: dict) -> dict:
     write_json(DRIFT_FILE, result)
     plot(checks, reference, current, DRIFT_PNG)
     for item in checks:
-        verdict = "DRIFT" if item.drift else "ok"
-        print(f"  {item.name:<11} {verdict:<5} p={item.p_value:.3g} ({item.test})")
+        print(f"  {item.name:<11} {item.verdict:<5} p={item.p_value:.3g} ({item.test})")
     return result
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from digits.facts import facts
 from digits.field_data import NOT_A_DIGIT, FieldData
 from digits.mnist import NUM_CLASSES
-from digits.serving import answer, answer_images
+from digits.serving import Reading, answer, answer_images
 from digits.wild import make_non_digit_set, make_wild_set
 
 Classify = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) pixels -> (N, 10) probabilities
@@ -72,12 +72,10 @@ def score_predictions(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def _answers(
-    classify: Classify, datas: list[bytes], uncertain_below: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _answers(readings: list[Reading]) -> tuple[np.ndarray, np.ndarray]:
     """Per image, the digit the service names (-1 for none: blank or unreadable) and whether it
-    flags it uncertain, from the service's own answer function."""
-    answers = [reading.answer for reading in answer_images(classify, datas, uncertain_below)]
+    flags it uncertain."""
+    answers = [reading.answer for reading in readings]
     digits = np.array([-1 if a.get("digit") is None else a["digit"] for a in answers])
     uncertain = np.array([a.get("uncertain", True) for a in answers], dtype=bool)
     return digits, uncertain
@@ -99,28 +97,22 @@ def wild_scores(
     per_style: int,
     seed: int,
     uncertain_below: float,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], list[dict]]:
     """Accuracy on realistic user images made from test digits, through the service's own
     preprocessing: overall (`wild_accuracy`) and per style, and the share of them the service
-    would flag uncertain (`wild_uncertain`). An image it cannot read counts as wrong."""
+    would flag uncertain (`wild_uncertain`); an image it cannot read counts as wrong. And the
+    facts the prediction log would record of the answers: the drift report's reference when no
+    served traffic has been pinned."""
     samples = make_wild_set(images, per_style, seed)
-    digits, uncertain = _answers(classify, [data for _, _, data in samples], uncertain_below)
+    readings = answer_images(classify, [data for _, _, data in samples], uncertain_below)
+    digits, uncertain = _answers(readings)
     correct = digits == labels[[index for _, index, _ in samples]]
     styles = [style for style, _, _ in samples]
-    return {
+    scores = {
         **_mean_by(styles, correct, "wild_accuracy"),
         "wild_uncertain": round(float(np.mean(uncertain)), 6),
     }
-
-
-def realistic_answers(
-    classify: Classify, images: np.ndarray, per_style: int, seed: int, uncertain_below: float
-) -> list[dict]:
-    """The facts the prediction log would record of the answers to the realistic images: the
-    drift report's reference when no served traffic has been pinned."""
-    samples = make_wild_set(images, per_style, seed)
-    readings = answer_images(classify, [data for _, _, data in samples], uncertain_below)
-    return [facts(r.answer, r.prepared) for r in readings if "error" not in r.answer]
+    return scores, [facts(r.answer, r.prepared) for r in readings if "error" not in r.answer]
 
 
 def non_digit_scores(
@@ -129,7 +121,8 @@ def non_digit_scores(
     """The share of images showing no digit (letters, photos of nothing) that the service
     flags uncertain instead of naming a digit: overall and per kind."""
     samples = make_non_digit_set(count, seed)
-    _, uncertain = _answers(classify, [data for _, _, data in samples], uncertain_below)
+    readings = answer_images(classify, [data for _, _, data in samples], uncertain_below)
+    _, uncertain = _answers(readings)
     return _mean_by([kind for kind, _, _ in samples], uncertain, "non_digit_flagged")
 
 
@@ -157,18 +150,20 @@ def evaluate_model(
     params: dict,
     uncertain_below: float,
     field: FieldData | None = None,
-) -> tuple[dict[str, float], np.ndarray]:
-    """Every score of metrics.json for one model, and its test-set probabilities: what the
-    evaluate stage reports and what promotion compares, for a new model and a champion alike.
-    `field`: held-out accepted corrections (field_accuracy), when there are any."""
+) -> tuple[dict[str, float], np.ndarray, list[dict]]:
+    """Every score of metrics.json for one model, its test-set probabilities and the facts of
+    its answers to the realistic images: what the evaluate stage reports and what promotion
+    compares, for a new model and a champion alike. `field`: held-out accepted corrections
+    (field_accuracy), when there are any."""
     probabilities = classify(images)
     metrics = score_predictions(probabilities, labels)
     wild, seed = params["wild_per_style"], params["wild_seed"]
-    metrics |= wild_scores(classify, images, labels, wild, seed, uncertain_below)
+    realistic, realistic_facts = wild_scores(classify, images, labels, wild, seed, uncertain_below)
+    metrics |= realistic
     metrics |= non_digit_scores(classify, params["non_digits"], seed, uncertain_below)
     if field is not None:
         metrics |= field_scores(classify, field, uncertain_below)
-    return metrics, probabilities
+    return metrics, probabilities, realistic_facts
 
 
 def evaluation_digest(params: dict, data_digest: str, field_digest: str) -> str:

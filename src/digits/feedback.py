@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from digits.errors import DigitsError, MissingInputError
 from digits.field_data import NOT_A_DIGIT, FieldData
 from digits.files import read_json, write_json
+from digits.mnist import FRAME_SIDE
 from digits.prediction_log import CORRECTIONS, METADATA, PREDICTIONS, connect, pixels_of
 
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
@@ -126,7 +127,7 @@ def accepted(location: str, record: Path) -> FieldData:
     the prediction log; none without a record. A listed answer the log lacks is an error."""
     listed = read_json(record)["accepted"] if record.exists() else []
     if not listed:
-        return FieldData([], np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64))
+        return _field_data([], [], [])
     if "://" not in location and not Path(location).exists():
         raise MissingInputError(f"{record} lists accepted corrections, but {location} is missing")
     engine = connect(location)
@@ -141,10 +142,11 @@ def accepted(location: str, record: Path) -> FieldData:
             f" (first: {missing[0]}); review in the same database the service logs to"
         )
     chosen = [found[item["id"]] for item in listed if found[item["id"]].image is not None]
-    images = [pixels_of(c.image) for c in chosen]
     labels = [NOT_A_DIGIT if c.digit is None else c.digit for c in chosen]
-    return FieldData(
-        [c.id for c in chosen],
-        np.stack(images) if images else np.zeros((0, 28, 28), np.float32),
-        np.array(labels, np.int64),
-    )
+    return _field_data([c.id for c in chosen], [pixels_of(c.image) for c in chosen], labels)
+
+
+def _field_data(ids: list[str], images: list[np.ndarray], labels: list[int]) -> FieldData:
+    """From per-correction images (none: an empty dataset of the right shapes)."""
+    stacked = np.stack(images) if images else np.zeros((0, FRAME_SIDE, FRAME_SIDE))
+    return FieldData(ids, stacked.astype(np.float32), np.array(labels, np.int64))

@@ -60,7 +60,7 @@ def champion_scores(
     classifier = DigitClassifier(model_file_of(current))
     images, labels = test
     rule = evaluate_params["uncertain_below"]
-    scores, _ = evaluate_model(
+    scores, _, _ = evaluate_model(
         classifier.probabilities, images, labels, evaluate_params, rule, field
     )
     return scores

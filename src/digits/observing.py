@@ -71,7 +71,7 @@ class Observer:
             **facts(reading.answer, reading.prepared),
             "upload_bytes": len(upload),
             "latency_ms": round(seconds * 1000, 3),
-            "image": pixels,  # encoded as PNG by the log's writer, off the request path
+            "image": pixels,  # made bytes by the log's writer, off the request path
             "upload": upload if self.keep_uploads else None,
         }
         count(self.model_version, row)
