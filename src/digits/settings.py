@@ -30,7 +30,7 @@ class Settings:
     log_retention_rows: int = 1_000_000  # DIGITS_LOG_RETENTION_ROWS: only the newest are kept
     # DIGITS_FEEDBACK_WAIT_SECONDS: how long /feedback waits for an answer just given to reach
     # the log (it is written in batches, off the request path) before answering 404.
-    feedback_wait_seconds: float = 1.0
+    feedback_wait_seconds: float = 3.0
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> "Settings":
