@@ -1,6 +1,7 @@
 """The prediction log: rows written off the caller's thread, read back, pruned; a database
 that is down costs counted failures, never an exception or a wait in the caller."""
 
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -58,6 +59,36 @@ def test_the_image_the_model_saw_is_stored(tmp_path: Path) -> None:
     pixels = pixels_of(stored.image)
     assert pixels.shape == (28, 28) and pixels[0, 0] == round(0.5 * 255) / 255
     assert stored.upload is None
+
+
+def _log_together(database: str, start: multiprocessing.Barrier, first: int, failed) -> None:
+    failures: list[int] = []
+    start.wait()
+    log = PredictionLog(database, KEEP_ALL, failures.append)
+    for index in range(first, first + 5):
+        log.record(row(index))
+    log.close()
+    failed.value = sum(failures)
+
+
+def test_workers_starting_together_on_a_new_file_lose_no_rows(tmp_path: Path) -> None:
+    """Two workers' first batches meet on a file with no tables yet: one creates them, the
+    other must find them and write, not fail on "already exists" or "database is locked"."""
+    context = multiprocessing.get_context("spawn")
+    for trial in range(4):
+        database = str(tmp_path / f"log-{trial}.db")
+        start = context.Barrier(2)
+        failed = [context.Value("i", -1) for _ in range(2)]
+        workers = [
+            context.Process(target=_log_together, args=(database, start, 5 * n, failed[n]))
+            for n in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert [f.value for f in failed] == [0, 0]
+        assert len(latest(database, 100)) == 10
 
 
 def test_a_database_that_is_down_counts_failures_and_never_blocks() -> None:

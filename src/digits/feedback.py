@@ -17,7 +17,7 @@ from digits.errors import DigitsError, MissingInputError
 from digits.field_data import NOT_A_DIGIT, FieldData
 from digits.files import read_json, write_json
 from digits.mnist import FRAME_SIDE
-from digits.prediction_log import CORRECTIONS, METADATA, PREDICTIONS, connect, pixels_of
+from digits.prediction_log import CORRECTIONS, PREDICTIONS, connect, create_tables, pixels_of
 
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
 
@@ -41,6 +41,7 @@ def correct(engine: sa.Engine, answer_id: str, digit: int | None, wait: float = 
     deadline = time.monotonic() + wait
     while True:
         try:
+            create_tables(engine)
             return _correct(engine, answer_id, digit)
         except UnknownAnswer:
             if time.monotonic() > deadline:
@@ -52,7 +53,6 @@ def correct(engine: sa.Engine, answer_id: str, digit: int | None, wait: float = 
 
 def _correct(engine: sa.Engine, answer_id: str, digit: int | None) -> dict:
     with engine.begin() as connection:
-        METADATA.create_all(connection)
         found = connection.execute(
             sa.select(PREDICTIONS.c.digit).where(PREDICTIONS.c.id == answer_id)
         ).first()
@@ -95,8 +95,8 @@ def corrections(engine: sa.Engine, status: str | None = None) -> list[Correction
     )
     if status is not None:
         query = query.where(CORRECTIONS.c.status == status)
+    create_tables(engine)
     with engine.begin() as connection:
-        METADATA.create_all(connection)
         return [Correction(**row._mapping) for row in connection.execute(query)]
 
 
@@ -104,8 +104,8 @@ def review(engine: sa.Engine, ids: list[str], verdict: str) -> int:
     """Accept or reject pending corrections; how many changed. A reviewed one stays as it is."""
     if verdict not in (ACCEPTED, REJECTED):
         raise ValueError(verdict)
+    create_tables(engine)
     with engine.begin() as connection:
-        METADATA.create_all(connection)
         update = (
             CORRECTIONS.update()
             .where(CORRECTIONS.c.id.in_(ids), CORRECTIONS.c.status == PENDING)

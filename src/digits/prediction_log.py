@@ -98,12 +98,26 @@ def connect(location: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "connect")
         def _wal(connection, _record) -> None:
-            connection.execute("PRAGMA journal_mode=WAL")
+            # The wait first: switching to WAL needs a lock another worker may hold.
             connection.execute("PRAGMA busy_timeout=5000")
+            connection.execute("PRAGMA journal_mode=WAL")
             # WAL keeps the file consistent at NORMAL; a power cut may lose the last batch.
             connection.execute("PRAGMA synchronous=NORMAL")
 
     return engine
+
+
+def create_tables(engine: sa.Engine, attempts: int = 5) -> None:
+    """Create the log's tables where missing. Workers starting together race to create them;
+    the loser's "already exists" is no error, and its next look finds them."""
+    for attempt in range(attempts):
+        try:
+            METADATA.create_all(engine)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 @dataclass(frozen=True)
@@ -177,10 +191,10 @@ class PredictionLog:
     def _write(self, rows: list[dict], prune_now: bool = False) -> None:
         try:
             rows = [{**row, "image": _grey_bytes(row["image"])} for row in rows]
+            if not self._ready:
+                create_tables(self._engine)
+                self._ready = True
             with self._engine.begin() as connection:
-                if not self._ready:
-                    METADATA.create_all(connection)
-                    self._ready = True
                 if rows:
                     connection.execute(PREDICTIONS.insert(), rows)
                 if prune_now or time.time() - self._pruned_at > self.PRUNE_EVERY_SECONDS:
