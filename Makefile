@@ -25,7 +25,7 @@ apt = $(1) >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	mlflow-ui mlflow-server serve bento champion promote rollback plots plots-setup screenshot \
 	review monitor monitor-reference prometheus alerts-check \
 	lock clean \
-	bench-accuracy bench-serve bench-load fuzz
+	bench-accuracy bench-train bench-serve bench-load fuzz
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -116,8 +116,11 @@ rollback: install ## Move the champion back to the one before it (REASON="why" o
 load-balancer: haproxy ## HAProxy on 127.0.0.1:3000 in front of instances on :3001, :3002 (service/haproxy.cfg)
 	exec haproxy -db -f service/haproxy.cfg
 
-bench-accuracy: install ## Default recipe vs seed preset, full pipeline on real MNIST (MNIST_MIRROR)
+bench-accuracy: install ## The default recipe with 3 seeds, each a full pipeline on real MNIST: mean ± sd (MNIST_MIRROR)
 	python benchmarks/accuracy.py
+
+bench-train: install ## Training steps' images/s: the recipe against XLA, larger batches, no augmentation
+	python benchmarks/train_speed.py
 
 bench-serve: install ## The bento against a baseline (BASELINE=<bento tag>; naive): latency, requests/s, memory (hey)
 	@$(call apt,command -v hey,hey)

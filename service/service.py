@@ -53,8 +53,11 @@ class Answer(BaseModel):
     digit: int | None = Field(ge=0, le=9)
     confidence: float | None
     probabilities: list[float] | None = Field(min_length=10, max_length=10)
-    uncertain: bool = Field(description="low confidence, or no digit: see `reason`")
-    reason: str | None = Field(None, description="only when uncertain")
+    uncertain: bool = Field(description="hard to read, not a digit, or blank: see `why`")
+    why: str | None = Field(
+        None, description="only when uncertain: low_confidence, not_a_digit or no_digit"
+    )
+    reason: str | None = Field(None, description="only when uncertain, in words")
     preprocessed: str | None = Field(None, description="28x28 PNG, base64, when asked for")
 
 
@@ -151,6 +154,7 @@ class DigitRecognizer:
         from digits import feedback
         from digits.images import pixel_count
         from digits.observing import Observer, version_label
+        from digits.policy import Policy
         from digits.prediction_log import OFF, PredictionLog, Retention, served_location
         from digits.serving import DigitClassifier, answer_images
 
@@ -163,14 +167,14 @@ class DigitRecognizer:
         self.classifier = DigitClassifier(
             Path(self.bento_model.path_of("model.tflite")), SETTINGS.threads
         )
-        self.uncertain_below = float(self.bento_model.info.metadata["uncertain_below"])
+        self.policy = Policy.of(self.bento_model.info.metadata)
         labels = self.bento_model.info.labels
         model_version = version_label(str(self.bento_model.tag), labels)
         pages.state.model_info = {
             "tag": str(self.bento_model.tag),
             **labels,
             "model_version": model_version,
-            "uncertain_below": self.uncertain_below,
+            **self.policy.as_dict(),
         }
         log = None
         if SETTINGS.prediction_log != OFF:
@@ -217,7 +221,7 @@ class DigitRecognizer:
         [reading] = self.answer_images(
             self.classifier.probabilities,
             [data],
-            self.uncertain_below,
+            self.policy,
             SETTINGS.max_pixels,
             preprocessed,
         )
@@ -233,7 +237,7 @@ class DigitRecognizer:
             self.answer_images,
             self.classifier.probabilities,
             datas,
-            self.uncertain_below,
+            self.policy,
             SETTINGS.max_pixels,
         )
         seconds = time.perf_counter() - started

@@ -18,6 +18,8 @@ from digits.evaluate import (
     evaluation_digest,
     most_confident_mistakes,
     per_class_scores,
+    policy_curve,
+    rows_csv,
 )
 from digits.facts import write_facts
 from digits.field_data import load_part
@@ -35,11 +37,13 @@ from digits.paths import (
     MISCLASSIFIED_PNG,
     MODEL_FILE,
     PER_CLASS_FILE,
+    POLICY_CURVE_FILE,
     REALISTIC_ANSWERS_FILE,
     RUN_FILE,
     split_file,
 )
 from digits.plots import plot_confusion, plot_mistakes
+from digits.policy import Policy
 from digits.serving import DigitClassifier
 from digits.tracking import EVALUATION_TAG, read_run_id, tracked_run, use_experiment
 
@@ -54,10 +58,10 @@ def main() -> None:
     classifier = DigitClassifier(LITE_MODEL_FILE)  # the model as the service runs it
     conversion, _ = conversion_check(model, classifier, images)
     write_json(CONVERSION_FILE, conversion)
-    uncertain_below = params["uncertain_below"]
+    policy = Policy.of(params)
     field = load_part(FEEDBACK_DIR, "field")
     metrics, probabilities, realistic = evaluate_model(
-        classifier.probabilities, images, labels, params, uncertain_below, field
+        classifier.probabilities, images, labels, params, policy, field
     )
     data_digest = read_json(DATA_STATS_FILE)["source"]["digest"]
     predicted = probabilities.argmax(axis=1)
@@ -67,6 +71,12 @@ def main() -> None:
     write_json(PER_CLASS_FILE, per_class)
     write_text(CONFUSION_FILE, confusion_csv(labels, predicted))
     write_facts(REALISTIC_ANSWERS_FILE, realistic)
+    validation_images, _ = load_split(split_file("val"))
+    curve = policy_curve(
+        classifier.probabilities, validation_images, params["wild_per_style"] // 2,
+        params["non_digits_per_kind"], params["wild_seed"],
+    )  # fmt: skip
+    write_text(POLICY_CURVE_FILE, rows_csv(curve))
     plot_confusion(confusion, CONFUSION_PNG)
     mistakes = most_confident_mistakes(probabilities, labels, params["gallery_size"])
     plot_mistakes(images, labels, probabilities, mistakes, MISCLASSIFIED_PNG)

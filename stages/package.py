@@ -29,6 +29,7 @@ from digits.paths import (
     RUN_FILE,
     split_file,
 )
+from digits.policy import Policy
 from digits.registry import register_model
 from digits.tracking import EVALUATION_TAG, git_commit, read_run_id, tracked_run, use_experiment
 
@@ -50,8 +51,8 @@ def main() -> None:
     client = MlflowClient()
     evaluation = client.get_run(run_id).data.tags[EVALUATION_TAG]
     with tracked_run(run_id):
-        uncertain_below = evaluate_params["uncertain_below"]
-        model_id = log_image_model(LITE_MODEL_FILE, PROJECT_ROOT / "src/digits", uncertain_below)
+        policy = Policy.of(evaluate_params)
+        model_id = log_image_model(LITE_MODEL_FILE, PROJECT_ROOT / "src/digits", policy)
     tags = {"test_accuracy": str(scores["test_accuracy"]), "data_digest": digest,
             "git_commit": git_commit(), EVALUATION_TAG: evaluation}  # fmt: skip
     version = register_model(client, name, model_id, tags)
@@ -60,7 +61,7 @@ def main() -> None:
     labels = {"mlflow_model": name, "mlflow_version": str(version.version),
               "mlflow_run_id": run_id, "test_accuracy": str(scores["test_accuracy"]),
               "data_digest": digest}  # fmt: skip
-    bento_model = save_bento_model(name, LITE_MODEL_FILE, labels, uncertain_below)
+    bento_model = save_bento_model(name, LITE_MODEL_FILE, labels, policy)
     bento_tag = build_bento(PROJECT_ROOT, str(bento_model.tag))
     bento_digest = export_bento(bento_tag, BENTO_FILE)
     with tracked_run(run_id):

@@ -42,7 +42,7 @@ def main() -> None:
     strategy = strategy_for(params["distribute"])  # before any TensorFlow work
     x_train, y_train = load_split(split_file("train"))
     x_val, y_val = load_split(split_file("val"))
-    corrections = load_part(FEEDBACK_DIR, "train").digits
+    corrections = load_part(FEEDBACK_DIR, "train")
     x_train, y_train = mixed_in(x_train, y_train, corrections, params["feedback_repeat"])
     if not is_chief(strategy):
         train_model(x_train, y_train, x_val, y_val, config, strategy=strategy)
@@ -53,8 +53,8 @@ def main() -> None:
     with tracked_run() as run:
         print(
             f"train: MLflow run {run.info.run_id}; {len(y_train)} train (with"
-            f" {len(corrections.ids)} corrections x {params['feedback_repeat']}),"
-            f" {len(y_val)} val images"
+            f" {len(corrections.ids)} corrections x {params['feedback_repeat']}) and"
+            f" {config.non_digits} non-digit drawings, {len(y_val)} val images"
         )
         mlflow.log_params(recipe_params(params))
         replicas = strategy.num_replicas_in_sync if strategy else 1

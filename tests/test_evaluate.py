@@ -10,10 +10,14 @@ from digits.evaluate import (
     most_confident_mistakes,
     non_digit_scores,
     per_class_scores,
+    policy_curve,
+    rows_csv,
     score_predictions,
     wild_scores,
 )
-from digits.wild import KINDS, STYLES
+from digits.non_digits import HELD_OUT, TRAINED
+from digits.policy import Policy
+from digits.wild import NOTHING, STYLES
 
 
 def one_hot_ish(predicted: list[int], confidence: list[float]) -> np.ndarray:
@@ -77,7 +81,7 @@ def test_wild_scores_per_style() -> None:
     def always_zero(pixels: np.ndarray) -> np.ndarray:
         return np.eye(10)[np.zeros(len(pixels), dtype=int)]
 
-    scores, _ = wild_scores(always_zero, digits, labels, 20, seed=1, uncertain_below=0.8)
+    scores, _ = wild_scores(always_zero, digits, labels, 20, seed=1, policy=Policy(0.8))
     names = {"wild_accuracy", "wild_uncertain", *(f"wild_accuracy_{s}" for s in STYLES)}
     assert set(scores) == names
     # Every style shows all 20 digits, two of them zeros: each style, and so the whole set,
@@ -97,14 +101,21 @@ def test_uncertain_shares_follow_the_confidence_threshold() -> None:
         probabilities[:, 0] = 0.7
         return probabilities
 
-    assert wild_scores(seventy_percent, digits, labels, 8, 1, 0.8)[0]["wild_uncertain"] == 1.0
-    assert wild_scores(seventy_percent, digits, labels, 8, 1, 0.6)[0]["wild_uncertain"] == 0.0
-    flagged = non_digit_scores(seventy_percent, 8, seed=2, uncertain_below=0.6)
-    assert set(flagged) == {"non_digit_flagged", *(f"non_digit_flagged_{k}" for k in KINDS)}
+    assert wild_scores(seventy_percent, digits, labels, 8, 1, Policy(0.8))[0]["wild_uncertain"] == 1
+    assert wild_scores(seventy_percent, digits, labels, 8, 1, Policy(0.6))[0]["wild_uncertain"] == 0
+    flagged = non_digit_scores(seventy_percent, 2, seed=2, policy=Policy(0.6))
+    kinds = (*TRAINED, *HELD_OUT, NOTHING)
+    groups = ("trained", "held_out", *kinds)
+    assert set(flagged) == {"non_digit_flagged", "non_digit_called",
+                            *(f"non_digit_flagged_{g}" for g in groups)}  # fmt: skip
     # photos of nothing are blank to the preprocessing: flagged whatever the model says
     assert flagged["non_digit_flagged_nothing"] == 1.0
     assert flagged["non_digit_flagged_letter"] == 0.0
-    assert non_digit_scores(seventy_percent, 8, 2, 0.8)["non_digit_flagged"] == 1.0
+    assert flagged["non_digit_flagged"] == 0.0  # the headline is over drawings only
+    sure_not = non_digit_scores(seventy_percent, 2, 2, Policy(0.8))
+    assert sure_not["non_digit_flagged"] == 1.0 and sure_not["non_digit_called"] == 0.0
+    called = non_digit_scores(seventy_percent, 2, 2, Policy(0.8, not_digit_below=0.8))
+    assert called["non_digit_called"] == 1.0  # the two likeliest: 0.73
 
 
 def test_wild_image_the_preprocessing_cannot_read_counts_as_wrong(
@@ -114,6 +125,26 @@ def test_wild_image_the_preprocessing_cannot_read_counts_as_wrong(
         "digits.evaluate.make_wild_set", lambda *args: [("scan", 0, b"not an image")]
     )
     everything_right = lambda pixels: np.eye(10)[np.zeros(len(pixels), dtype=int)]  # noqa: E731
-    scores, _ = wild_scores(everything_right, np.zeros((1, 28, 28)), np.array([0]), 1, 0, 0.8)
+    scores, _ = wild_scores(
+        everything_right, np.zeros((1, 28, 28)), np.array([0]), 1, 0, Policy(0.8)
+    )
     assert scores["wild_accuracy"] == 0.0 and scores["wild_accuracy_scan"] == 0.0
     assert scores["wild_uncertain"] == 1.0
+
+
+def test_the_policy_curve_shows_what_each_threshold_flags_on_validation_images() -> None:
+    images, _ = synthetic_digits(6, seed=4)
+
+    curve = policy_curve(
+        lambda pixels: np.tile(np.eye(10)[0] * 0.6 + 0.04, (len(pixels), 1)),
+        images.astype(np.float32) / 255, per_style=2, per_kind=2, seed=1,
+    )  # fmt: skip
+    thresholds = [row["threshold"] for row in curve]
+    assert thresholds == sorted(thresholds) and len(thresholds) > 5
+    for row in curve:  # every image gets 0.64 for its digit, 0.68 for the two likeliest
+        for images_of in ("digits", "non_digits"):
+            assert row[f"{images_of}_flagged"] == (1.0 if row["threshold"] > 0.64 else 0.0)
+            called = row[f"{images_of}_called_not_a_digit"]
+            assert called == (1.0 if row["threshold"] > 0.68 else 0.0)
+    text = rows_csv(curve)
+    assert text.splitlines()[0] == ",".join(curve[0]) and len(text.splitlines()) == len(curve) + 1

@@ -23,7 +23,8 @@ from digits.feedback import (
     record_accepted,
     review,
 )
-from digits.field_data import NOT_A_DIGIT, FieldData, export, load_part, mixed_in
+from digits.field_data import FieldData, export, load_part, mixed_in
+from digits.mnist import NOT_A_DIGIT
 from digits.prediction_log import PredictionLog, Retention, connect
 
 ROOT = Path(__file__).parents[1]
@@ -111,10 +112,11 @@ def test_an_accepted_correction_the_log_lacks_is_an_error(tmp_path: Path) -> Non
 
 def test_corrections_are_mixed_into_training_repeated() -> None:
     x, y = np.zeros((5, 28, 28, 1), np.float32), np.arange(5)
-    # a "not a digit" correction is not trained on (a 10-class model has no such class)
+    # a "not a digit" correction keeps its label: training aims it at no digit
     data = FieldData(["a", "b"], np.ones((2, 28, 28), np.float32), np.array([3, NOT_A_DIGIT]))
     mixed_x, mixed_y = mixed_in(x, y, data, repeat=4)
-    assert mixed_x.shape == (9, 28, 28, 1) and mixed_y.tolist() == [0, 1, 2, 3, 4, 3, 3, 3, 3]
+    assert mixed_x.shape == (13, 28, 28, 1)
+    assert mixed_y.tolist() == [0, 1, 2, 3, 4, *[3] * 4, *[NOT_A_DIGIT] * 4]
     assert mixed_x[5:].min() == 1.0
     same_x, same_y = mixed_in(x, y, FieldData([], np.zeros((0, 28, 28)), np.zeros(0)), 4)
     assert same_x is x and same_y is y  # without corrections, training is as before

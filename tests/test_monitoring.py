@@ -30,8 +30,8 @@ pytestmark = pytest.mark.integration
 IMAGES = synthetic_digits(400, seed=21)[0]
 
 
-def realistic(first: int, seed: int, per_style: int = 40) -> list[bytes]:
-    """Photos, chalk, canvas exports and scans of test digits (the evaluate stage's styles)."""
+def realistic(first: int, seed: int, per_style: int = 18) -> list[bytes]:
+    """Photos, chalk, canvas exports, scans... of test digits (the evaluate stage's styles)."""
     return [data for _, _, data in make_wild_set(IMAGES[first : first + 200], per_style, seed)]
 
 

@@ -48,7 +48,7 @@ def model(pipeline_project: Project) -> DigitClassifier:
 @pytest.fixture(scope="module")
 def rule(pipeline_project: Project) -> float:
     params = yaml.safe_load((pipeline_project.path / "params.yaml").read_text())
-    return params["evaluate"]["uncertain_below"]
+    return params["evaluate"]["uncertain_below"]  # the not-a-digit rule only names why
 
 
 def expected_probabilities(model: DigitClassifier, data: bytes) -> np.ndarray:
@@ -173,7 +173,9 @@ def test_wrong_method_is_a_4xx(client: httpx.Client) -> None:
     assert client.get("/predict").status_code == 405
 
 
-def test_page_health_metrics_and_model_info(client: httpx.Client) -> None:
+def test_page_health_metrics_and_model_info(
+    client: httpx.Client, pipeline_project: Project
+) -> None:
     page = client.get("/ui")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<canvas id="pad"' in page.text
@@ -183,7 +185,9 @@ def test_page_health_metrics_and_model_info(client: httpx.Client) -> None:
     assert client.get("/").status_code == 200  # BentoML's OpenAPI page
     info = client.get("/model").json()
     assert info["tag"].startswith("mnist-cnn:") and info["mlflow_version"]
-    assert info["uncertain_below"] == 0.95  # the rule the model was evaluated with
+    params = yaml.safe_load((pipeline_project.path / "params.yaml").read_text())["evaluate"]
+    policy = {key: params[key] for key in ("uncertain_below", "not_digit_below")}
+    assert {key: info[key] for key in policy} == policy  # the rule the model was evaluated with
 
 
 def test_the_schema_documents_multipart_bodies_answers_and_real_statuses(
@@ -198,7 +202,7 @@ def test_the_schema_documents_multipart_bodies_answers_and_real_statuses(
         assert "404" not in operation["responses"]
     answer = paths["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
     fields = set(answer["schema"]["properties"])  # BentoML inlines the returned model's schema
-    assert {"digit", "confidence", "probabilities", "uncertain", "reason"} <= fields
+    assert {"digit", "confidence", "probabilities", "uncertain", "why", "reason"} <= fields
 
 
 def test_bentoml_client_calls_the_endpoints_by_name(served_bento: str, tmp_path) -> None:

@@ -4,9 +4,10 @@ import sys
 import numpy as np
 import pytest
 
+from digits.policy import Policy
 from digits.serving import answer, blank_answer
 
-RULE = 0.95  # evaluate.uncertain_below's default
+RULE = Policy(uncertain_below=0.95, not_digit_below=0.6)
 
 
 def probabilities_with_top(digit: int, top: float) -> np.ndarray:
@@ -22,22 +23,38 @@ def test_a_sure_answer_names_the_digit_without_a_flag() -> None:
     assert "reason" not in result
 
 
-@pytest.mark.parametrize("top", [0.3, RULE - 0.01])
-def test_below_the_threshold_the_answer_is_flagged_with_a_reason(top: float) -> None:
-    result = answer(probabilities_with_top(4, top), RULE)
+@pytest.mark.parametrize("top", [0.6, 0.94])
+def test_below_the_threshold_a_readable_guess_is_hard_to_read(top: float) -> None:
+    probabilities = probabilities_with_top(4, top)
+    probabilities[9] += probabilities[0]  # the runner-up takes another's share
+    probabilities[0] = 0
+    result = answer(probabilities / probabilities.sum(), RULE)
     assert result["digit"] == 4 and result["uncertain"] is True
-    assert f"below {RULE}" in result["reason"]
+    assert result["why"] == "low_confidence" and "below 0.95" in result["reason"]
 
 
-def test_the_threshold_is_the_callers() -> None:
-    assert answer(probabilities_with_top(1, 0.7), uncertain_below=0.6)["uncertain"] is False
-    assert answer(probabilities_with_top(1, 0.7), uncertain_below=0.8)["uncertain"] is True
+def test_probability_spread_over_all_digits_is_not_a_digit() -> None:
+    result = answer(probabilities_with_top(4, 0.3), RULE)  # the two likeliest: 0.38
+    assert result["digit"] == 4 and result["uncertain"] is True
+    assert result["why"] == "not_a_digit" and "does not look like a digit" in result["reason"]
+
+
+def test_the_thresholds_are_the_callers() -> None:
+    assert answer(probabilities_with_top(1, 0.7), Policy(0.6))["uncertain"] is False
+    assert answer(probabilities_with_top(1, 0.7), Policy(0.8))["why"] == "low_confidence"
+    assert answer(probabilities_with_top(1, 0.7), Policy(0.8, 0.9))["why"] == "not_a_digit"
+
+
+def test_the_policy_travels_as_a_dict_and_older_versions_have_no_not_digit_rule() -> None:
+    assert Policy.of(RULE.as_dict()) == RULE
+    assert Policy.of({"uncertain_below": 0.9}) == Policy(0.9, 0.0)
 
 
 def test_a_blank_image_names_no_digit() -> None:
     result = blank_answer("no digit found: the image is blank")
     assert result["digit"] is None and result["probabilities"] is None
     assert result["uncertain"] is True and result["reason"].startswith("no digit found")
+    assert result["why"] == "no_digit"
 
 
 def test_the_converted_model_answers_like_keras_for_any_batch(tmp_path) -> None:

@@ -6,10 +6,13 @@ from PIL import Image
 from support.data import synthetic_digits
 
 from digits.images import BlankImageError, to_mnist
-from digits.wild import KINDS, STYLES, make_non_digit_set, make_wild_set
+from digits.non_digits import HELD_OUT, TRAINED
+from digits.wild import NOTHING, STYLES, make_non_digit_set, make_wild_set
 
 DIGITS = synthetic_digits(4, seed=2)[0].astype(np.float32) / 255.0
-FORMATS = {"canvas": {"PNG"}, "chalk": {"JPEG"}, "ink_photo": {"JPEG"}, "scan": {"PNG", "JPEG"}}
+FORMATS = {"canvas": {"PNG"}, "chalk": {"JPEG"}, "ink_photo": {"JPEG"}, "scan": {"PNG", "JPEG"},
+           "low_resolution": {"PNG", "JPEG"}, "upscaled": {"JPEG"}, "blurred": {"JPEG"},
+           "pen_width": {"PNG"}, "slanted": {"JPEG"}}  # fmt: skip
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -44,14 +47,15 @@ def test_the_same_seed_makes_the_same_set() -> None:
     assert make_wild_set(DIGITS, 2, seed=5) != make_wild_set(DIGITS, 2, seed=6)
 
 
-def test_non_digit_set_holds_letters_and_photos_of_nothing() -> None:
-    samples = make_non_digit_set(12, seed=3)
-    assert [kind for kind, _, _ in samples] == list(KINDS) * 6
+def test_non_digit_set_holds_every_kind_and_photos_of_nothing() -> None:
+    samples = make_non_digit_set(3, seed=3)
+    kinds = (*TRAINED, *HELD_OUT, NOTHING)
+    assert [kind for kind, _, _ in samples] == [kind for kind in kinds for _ in range(3)]
     assert len({style for _, style, _ in samples}) > 1
     for kind, _, data in samples:
-        if kind == "letter":
-            assert to_mnist(data).pixels.max() > 0.5  # a letter is a shape, read like a digit
+        if kind != NOTHING:
+            assert to_mnist(data).pixels.max() > 0.5  # a drawing is read like a digit
         else:
             with pytest.raises(BlankImageError):  # nothing stands out: no digit to name
                 to_mnist(data)
-    assert make_non_digit_set(4, seed=3) == samples[:4]
+    assert make_non_digit_set(3, seed=3) == samples

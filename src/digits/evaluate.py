@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from digits.facts import facts
-from digits.field_data import NOT_A_DIGIT, FieldData
-from digits.mnist import NUM_CLASSES
+from digits.field_data import FieldData
+from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
+from digits.non_digits import HELD_OUT, TRAINED
+from digits.policy import Policy
 from digits.serving import Reading, answer, answer_images
-from digits.wild import make_non_digit_set, make_wild_set
+from digits.wild import NOTHING, make_non_digit_set, make_wild_set
 
 Classify = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) pixels -> (N, 10) probabilities
 
@@ -96,7 +98,7 @@ def wild_scores(
     labels: np.ndarray,
     per_style: int,
     seed: int,
-    uncertain_below: float,
+    policy: Policy,
 ) -> tuple[dict[str, float], list[dict]]:
     """Accuracy on realistic user images made from test digits, through the service's own
     preprocessing: overall (`wild_accuracy`) and per style, and the share of them the service
@@ -104,7 +106,7 @@ def wild_scores(
     facts the prediction log would record of the answers: the drift report's reference when no
     served traffic has been pinned."""
     samples = make_wild_set(images, per_style, seed)
-    readings = answer_images(classify, [data for _, _, data in samples], uncertain_below)
+    readings = answer_images(classify, [data for _, _, data in samples], policy)
     digits, uncertain = _answers(readings)
     correct = digits == labels[[index for _, index, _ in samples]]
     styles = [style for style, _, _ in samples]
@@ -115,22 +117,60 @@ def wild_scores(
     return scores, [facts(r.answer, r.prepared) for r in readings if "error" not in r.answer]
 
 
-def non_digit_scores(
-    classify: Classify, count: int, seed: int, uncertain_below: float
-) -> dict[str, float]:
-    """The share of images showing no digit (letters, photos of nothing) that the service
-    flags uncertain instead of naming a digit: overall and per kind."""
-    samples = make_non_digit_set(count, seed)
-    readings = answer_images(classify, [data for _, _, data in samples], uncertain_below)
+def non_digit_scores(classify: Classify, per_kind: int, seed: int, policy: Policy) -> dict:
+    """The share of images showing no digit that the service flags uncertain instead of naming
+    a digit: per kind, over the drawings of kinds trained on (`_trained`), of kinds never
+    trained on (`_held_out`: how the lesson generalises) and of all drawings (the headline);
+    and the share of them flagged as "not a digit" rather than "hard to read" (`_called`)."""
+    samples = make_non_digit_set(per_kind, seed)
+    readings = answer_images(classify, [data for _, _, data in samples], policy)
     _, uncertain = _answers(readings)
-    return _mean_by([kind for kind, _, _ in samples], uncertain, "non_digit_flagged")
+    kinds = np.array([kind for kind, _, _ in samples])
+    called = np.array([r.answer.get("why") in ("not_a_digit", "no_digit") for r in readings])
+    scores = _mean_by(list(kinds), uncertain, "non_digit_flagged")
+    drawn = kinds != NOTHING
+    scores["non_digit_flagged"] = round(float(np.mean(uncertain[drawn])), 6)
+    for group, members in (("trained", TRAINED), ("held_out", HELD_OUT)):
+        chosen = np.isin(kinds, members)
+        scores[f"non_digit_flagged_{group}"] = round(float(np.mean(uncertain[chosen])), 6)
+    scores["non_digit_called"] = round(float(np.mean(called[drawn])), 6)
+    return scores
 
 
+# Candidate thresholds for the uncertain policy, scored on the validation split.
+POLICY_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def policy_curve(
+    classify: Classify, images: np.ndarray, per_style: int, per_kind: int, seed: int
+) -> list[dict]:
+    """What the policy is chosen from, on validation data only: realistic images made from
+    validation digits, and fresh drawings of the non-digit kinds trained on (never the held-out
+    kinds, which measure the choice). Per candidate threshold t, the share of each that
+    `uncertain_below: t` flags, and the share that `not_digit_below: t` calls "not a digit"
+    (the two likeliest digits together below t)."""
+    rows = [{"threshold": threshold} for threshold in POLICY_THRESHOLDS]
+    sets = {"digits": make_wild_set(images, per_style, seed),
+            "non_digits": make_non_digit_set(per_kind, seed, TRAINED)}  # fmt: skip
+    for name, samples in sets.items():
+        readings = answer_images(classify, [data for *_, data in samples], Policy(0.0))
+        # blank or unreadable images get no probabilities: the thresholds do not apply
+        read = [r.answer["probabilities"] for r in readings if r.answer.get("probabilities")]
+        top = np.max(read, axis=1)
+        top_two = np.sort(read, axis=1)[:, -2:].sum(axis=1)
+        for row in rows:
+            row[f"{name}_flagged"] = round(float(np.mean(top < row["threshold"])), 6)
+            row[f"{name}_called_not_a_digit"] = round(float(np.mean(top_two < row["threshold"])), 6)
+    return rows
+
+
+# The modules that make the realistic and non-digit images every model is scored on.
+GENERATORS = ("wild.py", "non_digits.py")
 # Evaluate knobs that change no score: the gates' thresholds and the gallery's length.
 NOT_SCORED = ("min_accuracy", "conversion_tolerance", "gallery_size")
 
 
-def field_scores(classify: Classify, field: FieldData, uncertain_below: float) -> dict[str, float]:
+def field_scores(classify: Classify, field: FieldData, policy: Policy) -> dict[str, float]:
     """On the held-out accepted corrections (the 28x28 images the model saw), the share
     answered right as the service answers: the labelled digit, or for "not a digit" an
     uncertain answer. None without field data."""
@@ -138,7 +178,7 @@ def field_scores(classify: Classify, field: FieldData, uncertain_below: float) -
         return {}
     right = []
     for probabilities, label in zip(classify(field.images), field.labels, strict=True):
-        given = answer(probabilities, uncertain_below)
+        given = answer(probabilities, policy)
         right.append(given["uncertain"] if label == NOT_A_DIGIT else given["digit"] == label)
     return {"field_accuracy": round(float(np.mean(right)), 6), "field_size": len(right)}
 
@@ -148,7 +188,7 @@ def evaluate_model(
     images: np.ndarray,
     labels: np.ndarray,
     params: dict,
-    uncertain_below: float,
+    policy: Policy,
     field: FieldData | None = None,
 ) -> tuple[dict[str, float], np.ndarray, list[dict]]:
     """Every score of metrics.json for one model, its test-set probabilities and the facts of
@@ -158,11 +198,11 @@ def evaluate_model(
     probabilities = classify(images)
     metrics = score_predictions(probabilities, labels)
     wild, seed = params["wild_per_style"], params["wild_seed"]
-    realistic, realistic_facts = wild_scores(classify, images, labels, wild, seed, uncertain_below)
+    realistic, realistic_facts = wild_scores(classify, images, labels, wild, seed, policy)
     metrics |= realistic
-    metrics |= non_digit_scores(classify, params["non_digits"], seed, uncertain_below)
+    metrics |= non_digit_scores(classify, params["non_digits_per_kind"], seed, policy)
     if field is not None:
-        metrics |= field_scores(classify, field, uncertain_below)
+        metrics |= field_scores(classify, field, policy)
     return metrics, probabilities, realistic_facts
 
 
@@ -171,9 +211,10 @@ def evaluation_digest(params: dict, data_digest: str, field_digest: str) -> str:
     evaluate knobs (uncertain rule included) and the same realistic-image generator. Promotion
     compares scores directly only when this matches, and scores the champion again otherwise."""
     scored = {key: value for key, value in params.items() if key not in NOT_SCORED}
-    generator = Path(__file__).with_name("wild.py").read_bytes()
+    generators = [Path(__file__).with_name(name).read_bytes() for name in GENERATORS]
     identity = json.dumps([scored, data_digest, field_digest], sort_keys=True).encode()
-    return hashlib.sha256(identity + hashlib.sha256(generator).digest()).hexdigest()
+    digests = b"".join(hashlib.sha256(generator).digest() for generator in generators)
+    return hashlib.sha256(identity + digests).hexdigest()
 
 
 def most_confident_mistakes(
@@ -190,3 +231,9 @@ def confusion_csv(labels: np.ndarray, predicted: np.ndarray) -> str:
     """One `actual,predicted` row per image, the input DVC's confusion template expects."""
     rows = ["actual,predicted", *(f"{a},{p}" for a, p in zip(labels, predicted, strict=True))]
     return "\n".join(rows) + "\n"
+
+
+def rows_csv(rows: list[dict]) -> str:
+    """Rows with the same keys as CSV, the first row's keys as the header."""
+    lines = [",".join(rows[0]), *(",".join(str(value) for value in row.values()) for row in rows)]
+    return "\n".join(lines) + "\n"

@@ -12,10 +12,9 @@ FACTS = ("digit", "confidence", "uncertain", "why", "format", "width", "height",
 
 
 def why_uncertain(answer: dict) -> str | None:
-    """low_confidence or no_digit for an uncertain answer, None for a certain one."""
-    if not answer.get("uncertain"):
-        return None
-    return "no_digit" if answer.get("digit") is None else "low_confidence"
+    """Why an answer is uncertain (low_confidence, not_a_digit or no_digit: the answer's
+    `why`), None for a certain one."""
+    return answer.get("why") if answer.get("uncertain") else None
 
 
 def facts(answer: dict, prepared: Prepared | None) -> dict:

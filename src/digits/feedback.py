@@ -14,9 +14,9 @@ import numpy as np
 import sqlalchemy as sa
 
 from digits.errors import DigitsError, MissingInputError
-from digits.field_data import NOT_A_DIGIT, FieldData
+from digits.field_data import FieldData
 from digits.files import read_json, write_json
-from digits.mnist import FRAME_SIDE
+from digits.mnist import FRAME_SIDE, NOT_A_DIGIT
 from digits.prediction_log import CORRECTIONS, PREDICTIONS, connect, create_tables, pixels_of
 
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"

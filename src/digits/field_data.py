@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from digits.files import atomic_path, write_json
-
-NOT_A_DIGIT = -1  # the label of a "not a digit" correction
+from digits.mnist import NOT_A_DIGIT
 
 
 @dataclass(frozen=True)
@@ -20,13 +19,6 @@ class FieldData:
     ids: list[str]
     images: np.ndarray  # (N, 28, 28) float32 in [0, 1]
     labels: np.ndarray  # (N,) int64
-
-    @property
-    def digits(self) -> "FieldData":
-        """Only the corrections that name a digit: what a 10-class model can learn from."""
-        keep = self.labels != NOT_A_DIGIT
-        return FieldData([i for i, k in zip(self.ids, keep, strict=True) if k],
-                         self.images[keep], self.labels[keep])  # fmt: skip
 
 
 def split(data: FieldData, holdout_share: float) -> tuple[FieldData, FieldData]:
@@ -66,14 +58,17 @@ def export(data: FieldData, directory: Path, holdout_share: float) -> dict:
 def mixed_in(
     x: np.ndarray, y: np.ndarray, corrections: FieldData, repeat: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The training set with each correction that names a digit added `repeat` times (the
-    model's input shape, (N, 28, 28, 1)); unchanged without corrections."""
-    named = corrections.digits
-    if not len(named.ids) or repeat < 1:
+    """The training set with each correction added `repeat` times (the model's input shape,
+    (N, 28, 28, 1)); "not a digit" ones keep NOT_A_DIGIT, which training aims at no class.
+    Unchanged without corrections."""
+    if not len(corrections.ids) or repeat < 1:
         return x, y
-    images = np.repeat(named.images.reshape(-1, *x.shape[1:]).astype(x.dtype), repeat, axis=0)
-    labels = np.repeat(named.labels.astype(y.dtype), repeat)
-    return np.concatenate([x, images]), np.concatenate([y, labels])
+    images = corrections.images.reshape(-1, *x.shape[1:]).astype(x.dtype)
+    labels = np.repeat(corrections.labels.astype(np.int64), repeat)
+    return (
+        np.concatenate([x, np.repeat(images, repeat, axis=0)]),
+        np.concatenate([y.astype(np.int64), labels]),
+    )
 
 
 def load_part(directory: Path, name: str) -> FieldData:

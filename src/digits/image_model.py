@@ -18,6 +18,7 @@ from mlflow.types import ColSpec, Schema
 from PIL import Image
 
 from digits.mnist import NUM_CLASSES
+from digits.policy import Policy
 from digits.serving import DigitClassifier, answer_images
 
 PROBABILITY_COLUMNS = [f"p{digit}" for digit in range(NUM_CLASSES)]
@@ -29,6 +30,7 @@ SIGNATURE = ModelSignature(
             ColSpec("long", "digit", required=False),  # none for a blank image
             ColSpec("double", "confidence", required=False),
             ColSpec("boolean", "uncertain"),
+            ColSpec("string", "why", required=False),  # low_confidence, not_a_digit, no_digit
             ColSpec("string", "reason", required=False),
             *(ColSpec("double", name, required=False) for name in PROBABILITY_COLUMNS),
         ]
@@ -38,11 +40,11 @@ SIGNATURE = ModelSignature(
 
 class ImageModel(mlflow.pyfunc.PythonModel):
     """Answers for image files, from the TensorFlow Lite model the service runs (LiteRT: no
-    TensorFlow needed); `model_config` carries the uncertain threshold it was evaluated with."""
+    TensorFlow needed); `model_config` carries the uncertain policy it was evaluated with."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         self.classifier = DigitClassifier(Path(context.artifacts["model"]))
-        self.uncertain_below = float(context.model_config["uncertain_below"])
+        self.policy = Policy.of(context.model_config)
 
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params=None
@@ -50,7 +52,7 @@ class ImageModel(mlflow.pyfunc.PythonModel):
         if "image" not in model_input.columns:
             raise ValueError("the input needs a binary column 'image' of image file bytes")
         datas = [_as_bytes(value) for value in model_input["image"]]
-        readings = answer_images(self.classifier.probabilities, datas, self.uncertain_below)
+        readings = answer_images(self.classifier.probabilities, datas, self.policy)
         answers = [reading.answer for reading in readings]
         unreadable = [f"row {i}: {a['error']}" for i, a in enumerate(answers) if "error" in a]
         if unreadable:
@@ -70,6 +72,7 @@ def _row(answer: dict) -> dict:
         "digit": answer["digit"],
         "confidence": answer["confidence"],
         "uncertain": answer["uncertain"],
+        "why": answer.get("why"),
         "reason": answer.get("reason"),
         **dict(zip(PROBABILITY_COLUMNS, probabilities, strict=True)),
     }
@@ -84,7 +87,7 @@ def example_input() -> pd.DataFrame:
     return pd.DataFrame({"image": [buffer.getvalue()]})
 
 
-def log_image_model(model_file: Path, code_dir: Path, uncertain_below: float) -> str:
+def log_image_model(model_file: Path, code_dir: Path, policy: Policy) -> str:
     """Log the image model (the .tflite file) into the active run; return its logged model id."""
     if model_file.name != MODEL_ARTIFACT:
         raise ValueError(f"the image model serves {MODEL_ARTIFACT}, not {model_file.name}")
@@ -93,7 +96,7 @@ def log_image_model(model_file: Path, code_dir: Path, uncertain_below: float) ->
         python_model=ImageModel(),
         artifacts={"model": str(model_file)},
         code_paths=[str(code_dir)],
-        model_config={"uncertain_below": uncertain_below},
+        model_config=policy.as_dict(),
         signature=SIGNATURE,
         input_example=example_input(),
         pip_requirements=_requirements(),

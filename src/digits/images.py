@@ -325,9 +325,16 @@ def to_mnist(data: bytes, max_pixels: int = MAX_PIXELS) -> Prepared:
     mask = digit_mask(ink)
     if not mask.any():
         raise BlankImageError("no digit found: nothing stands out from the background")
-    pixels = centre_by_mass(fit_box(ink, mask)).astype(np.float32)
+    pixels = frame_ink(ink, mask)
     ink_share = float(mask.mean())
     return Prepared(pixels, inverted, decoded.format, decoded.width, decoded.height, ink_share)
+
+
+def frame_ink(ink: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Light strokes on black, any size -> the 28x28 float32 frame the model reads: the
+    strokes fitted into the 20x20 box and centred by mass (`mask`: which pixels are strokes)."""
+    mask = digit_mask(ink) if mask is None else mask
+    return centre_by_mass(fit_box(ink, mask)).astype(np.float32)
 
 
 def to_png(pixels: np.ndarray) -> bytes:

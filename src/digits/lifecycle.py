@@ -30,6 +30,7 @@ from digits.image_model import MODEL_ARTIFACT
 from digits.packaging import bentoml_env
 from digits.params import load_params
 from digits.paths import BENTO_FILE, BENTO_INFO_FILE
+from digits.policy import Policy
 from digits.promotion import Decision, Rule, decide
 from digits.registry import champion, history, move_alias, rollback_target
 from digits.serving import DigitClassifier
@@ -59,9 +60,9 @@ def champion_scores(
     )
     classifier = DigitClassifier(model_file_of(current))
     images, labels = test
-    rule = evaluate_params["uncertain_below"]
+    policy = Policy.of(evaluate_params)
     scores, _, _ = evaluate_model(
-        classifier.probabilities, images, labels, evaluate_params, rule, field
+        classifier.probabilities, images, labels, evaluate_params, policy, field
     )
     return scores
 

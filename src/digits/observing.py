@@ -25,7 +25,7 @@ CONFIDENCE = bentoml.metrics.Histogram(
 )
 UNCERTAIN = bentoml.metrics.Counter(
     name="digits_uncertain",
-    documentation="Answers flagged uncertain, by why: low_confidence or no_digit",
+    documentation="Answers flagged uncertain, by why: low_confidence, not_a_digit or no_digit",
     labelnames=[*LABELS, "why"],
 )
 INPUT_PIXELS = bentoml.metrics.Histogram(

@@ -11,6 +11,7 @@ from pathlib import Path
 import bentoml
 
 from digits.files import atomic_path
+from digits.policy import Policy
 
 
 def bentoml_env() -> dict[str, str]:
@@ -27,13 +28,11 @@ SERVED_MODEL_FILE = "model.tflite"  # the file inside the BentoML model
 
 
 def save_bento_model(
-    name: str, model_file: Path, labels: dict[str, str], uncertain_below: float
+    name: str, model_file: Path, labels: dict[str, str], policy: Policy
 ) -> bentoml.Model:
     """The converted model as a BentoML model: the file, the version's labels and the uncertain
-    threshold it was evaluated with (the service applies exactly that)."""
-    with bentoml.models.create(
-        name, labels=labels, metadata={"uncertain_below": uncertain_below}
-    ) as model:
+    policy it was evaluated with (the service applies exactly that)."""
+    with bentoml.models.create(name, labels=labels, metadata=policy.as_dict()) as model:
         shutil.copy2(model_file, model.path_of(SERVED_MODEL_FILE))
     return model
 

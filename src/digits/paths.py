@@ -28,6 +28,8 @@ PER_CLASS_FILE = REPORTS_DIR / "per_class.json"
 CONFUSION_FILE = REPORTS_DIR / "confusion.csv"
 CONFUSION_PNG = REPORTS_DIR / "confusion_matrix.png"
 MISCLASSIFIED_PNG = REPORTS_DIR / "misclassified.png"
+# What each uncertain threshold flags on the validation split: what the policy is chosen from.
+POLICY_CURVE_FILE = REPORTS_DIR / "policy_validation.csv"
 # The corrections a reviewer accepted (python -m digits.review writes it; git keeps it).
 ACCEPTED_FILE = REPORTS_DIR / "accepted_corrections.json"
 # The answers to the evaluation's realistic images: the drift report's default reference.

@@ -37,7 +37,7 @@ PREDICTIONS = sa.Table(
     sa.Column("digit", sa.Integer),  # null: no digit found
     sa.Column("confidence", sa.Float),
     sa.Column("uncertain", sa.Boolean, nullable=False),
-    sa.Column("why", sa.String(20)),  # low_confidence, no_digit; null when certain
+    sa.Column("why", sa.String(20)),  # low_confidence, not_a_digit, no_digit; null when certain
     sa.Column("format", sa.String(10)),  # of the upload; null when it showed no digit
     sa.Column("width", sa.Integer),
     sa.Column("height", sa.Integer),

@@ -11,8 +11,9 @@ import tensorflow as tf
 
 from digits.augment import AugmentConfig, augment_batch
 from digits.errors import ParamsError
-from digits.mnist import NUM_CLASSES
+from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
 from digits.model import build_model
+from digits.non_digits import make_non_digits
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 SCHEDULES = ("constant", "cosine")
@@ -35,12 +36,15 @@ class TrainConfig:
     label_smoothing: float = 0.0
     precision: str = "float32"  # mixed_bfloat16 computes in bfloat16; the saved model is float32
     augment: AugmentConfig | None = None
+    non_digits: int = 0  # generated non-digit drawings added, trained towards no class
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ParamsError("epochs and batch_size must be >= 1 and learning_rate > 0")
         if self.schedule not in SCHEDULES or self.precision not in PRECISIONS:
             raise ParamsError(f"schedule must be one of {SCHEDULES}, precision one of {PRECISIONS}")
+        if self.non_digits < 0:
+            raise ParamsError("non_digits must be >= 0")
         if not 0 <= self.warmup_epochs < self.epochs or not 0 <= self.label_smoothing < 1:
             raise ParamsError("warmup_epochs must be in [0, epochs), label_smoothing in [0, 1)")
 
@@ -52,7 +56,24 @@ def make_deterministic(seed: int) -> None:
 
 
 def _one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    return x, tf.one_hot(y, NUM_CLASSES)
+    """A digit's target is its class; NOT_A_DIGIT's is the uniform distribution (outlier
+    exposure), so the model learns to be unsure of what is no digit (tf.one_hot gives zeros
+    for -1)."""
+    no_digit = tf.cast(y == NOT_A_DIGIT, tf.float32)[:, None] / NUM_CLASSES
+    return x, tf.one_hot(y, NUM_CLASSES) + no_digit
+
+
+def with_non_digits(
+    x: np.ndarray, y: np.ndarray, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training set plus `config.non_digits` drawings of the trained non-digit kinds
+    (digits.non_digits), labelled NOT_A_DIGIT; seeded by the recipe's seed."""
+    if not config.non_digits:
+        return x, y
+    drawings, _ = make_non_digits(config.non_digits, config.seed)
+    drawings = drawings.reshape(-1, *x.shape[1:]).astype(x.dtype)
+    labels = np.full(len(drawings), NOT_A_DIGIT, np.int64)
+    return np.concatenate([x, drawings]), np.concatenate([y.astype(np.int64), labels])
 
 
 def training_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:

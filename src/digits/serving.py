@@ -20,6 +20,7 @@ from digits.images import (
     to_png,
 )
 from digits.mnist import FRAME_SIDE, NUM_CLASSES
+from digits.policy import Policy
 
 
 class DigitClassifier:
@@ -54,21 +55,30 @@ def png_base64(pixels: np.ndarray) -> str:
     return base64.b64encode(to_png(pixels)).decode("ascii")
 
 
-def answer(probabilities: np.ndarray, uncertain_below: float) -> dict:
-    """The JSON answer for one image: digit, its probability, all ten, and the uncertain flag."""
+def answer(probabilities: np.ndarray, policy: Policy) -> dict:
+    """The JSON answer for one image: digit, its probability, all ten, and the uncertain flag
+    with why (`not_a_digit` or `low_confidence`) and a reason in words."""
     digit = int(np.argmax(probabilities))
     confidence = float(probabilities[digit])
     result = {
         "digit": digit,
         "confidence": round(confidence, 6),
         "probabilities": [round(float(p), 6) for p in probabilities],
-        "uncertain": confidence < uncertain_below,
+        "uncertain": confidence < policy.uncertain_below,
     }
     if result["uncertain"]:
-        result["reason"] = (
-            f"confidence {confidence:.2f} is below {uncertain_below}: this may not be a digit,"
-            " or it is hard to read"
-        )
+        top_two = float(np.sort(probabilities)[-2:].sum())
+        if top_two < policy.not_digit_below:
+            result["why"] = "not_a_digit"
+            result["reason"] = (
+                f"this does not look like a digit: no digit is likely (the two likeliest"
+                f" together {top_two:.2f}, below {policy.not_digit_below})"
+            )
+        else:
+            result["why"] = "low_confidence"
+            result["reason"] = (
+                f"hard to read: {digit} at {confidence:.2f}, below {policy.uncertain_below}"
+            )
     return result
 
 
@@ -79,6 +89,7 @@ def blank_answer(reason: str) -> dict:
         "confidence": None,
         "probabilities": None,
         "uncertain": True,
+        "why": "no_digit",
         "reason": reason,
     }
 
@@ -118,7 +129,7 @@ class Reading:
 def answer_images(
     classify: Callable[[np.ndarray], np.ndarray],
     datas: list[bytes],
-    uncertain_below: float,
+    policy: Policy,
     max_pixels: int = MAX_PIXELS,
     preprocessed: bool = False,
 ) -> list[Reading]:
@@ -138,7 +149,7 @@ def answer_images(
     if readable:
         batch = np.stack([reading.prepared.pixels for reading in readable])
         for reading, probabilities in zip(readable, classify(batch), strict=True):
-            reading.answer.update(answer(probabilities, uncertain_below))
+            reading.answer.update(answer(probabilities, policy))
             if preprocessed:
                 reading.answer["preprocessed"] = png_base64(reading.prepared.pixels)
     return readings

@@ -22,6 +22,7 @@ from digits.recipe import (
     optimizer_for,
     training_batches,
     validation_batches,
+    with_non_digits,
 )
 
 
@@ -60,9 +61,11 @@ def train_model(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     strategy: tf.distribute.Strategy | None = None,
 ) -> Trained:
-    """Train the model of `config` and keep its best epoch on the validation split: Keras
+    """Train the model of `config`, with its non-digit drawings mixed in, and keep its best
+    epoch on the validation split: Keras
     `fit` in this process, or under `strategy` the distributed loop of `digits.distributed`
     (on every worker of a cluster, each returning the same plain model)."""
+    x_train, y_train = with_non_digits(x_train, y_train, config)
     if strategy is not None:
         return train_distributed(x_train, y_train, x_val, y_val, config, strategy, callbacks)
     make_deterministic(config.seed)

@@ -10,13 +10,13 @@ import io
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from scipy import ndimage
 
+from digits.non_digits import HELD_OUT, TRAINED, non_digit
+
 Style = Callable[[np.ndarray, np.random.Generator], bytes]
-# Letters that cannot pass for a digit (no O, I, l, S, Z, B, G, b, g, q...).
-LETTERS = "ACEFHKMNPRTUVWXYacefhkmnrtuvwxy"
-KINDS = ("letter", "nothing")  # of non-digit images
+NOTHING = "nothing"  # the non-digit kind of an image with nothing on it
 
 
 def _strokes(digit: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
@@ -107,7 +107,77 @@ def scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     return _encode(page, "JPEG", quality=int(rng.integers(60, 95)))
 
 
-STYLES: dict[str, Style] = {"ink_photo": ink_photo, "chalk": chalk, "canvas": canvas, "scan": scan}
+def _on_paper(ink: np.ndarray, rng: np.random.Generator, fmt: str = "PNG") -> bytes:
+    page = 0.95 - rng.uniform(0.6, 0.9) * ink + rng.normal(0, 0.01, ink.shape)
+    if fmt == "PNG":
+        return _encode(page, "PNG")
+    return _encode(page, "JPEG", quality=int(rng.integers(60, 95)))
+
+
+def _shrunk(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """The 28x28 frame at 17 to 28 pixels: its digit (20 of 28) then 12 to 20 pixels high, as in
+    a scan of a 5 mm digit at 60 to 100 dpi."""
+    side = int(rng.integers(17, 29))
+    image = Image.fromarray((np.clip(digit, 0, 1) * 255).astype(np.uint8))
+    return image.resize((side, side), Image.Resampling.BILINEAR)
+
+
+def low_resolution(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A scan or screenshot at low resolution: the digit only 12 to 20 pixels high."""
+    small = _shrunk(digit, rng)
+    side = small.width
+    ink = _place(np.asarray(small, np.float32) / 255, side * 3, side * 4, rng)
+    return _on_paper(ink, rng, str(rng.choice(["PNG", "JPEG"])))
+
+
+def upscaled(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A tiny image blown up: a 12 to 20 pixel digit enlarged 6 to 16 times, blocky or smeared."""
+    tiny = _shrunk(digit, rng)
+    side = tiny.width
+    factor = int(rng.integers(6, 17))
+    resample = Image.Resampling.NEAREST if rng.random() < 0.5 else Image.Resampling.BILINEAR
+    big = tiny.resize((side * factor, side * factor), resample)
+    return _on_paper(np.asarray(big, np.float32) / 255, rng, "JPEG")
+
+
+def blurred(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """An out-of-focus photo: the strokes blurred by 2 to 5% of the digit's size."""
+    side = int(rng.integers(120, 320))
+    ink = _place(_strokes(digit, side, rng), int(side * 1.4), int(side * 1.6), rng)
+    ink = ndimage.gaussian_filter(ink, side * rng.uniform(0.02, 0.05))
+    return _on_paper(ink / max(float(ink.max()), 1e-6), rng, "JPEG")
+
+
+def pen_width(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A hairline pen or a thick marker, on a canvas export."""
+    side = int(rng.integers(150, 300))
+    strokes = _strokes(digit, side, rng)
+    if rng.random() < 0.5:
+        strokes = ndimage.grey_erosion(strokes, size=max(2, side // 40))
+    else:
+        strokes = ndimage.grey_dilation(strokes, size=side // int(rng.integers(14, 22)))
+    ink = _place(strokes, int(side * 1.3), int(side * 1.5), rng)
+    return _on_paper(np.clip(ink, 0, 1), rng)
+
+
+def slanted(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Handwriting slanted like italics: sheared by 15 to 25 degrees either way."""
+    shear = np.tan(np.radians(rng.uniform(15, 25))) * rng.choice([-1, 1])
+    side = int(rng.integers(120, 300))
+    strokes = _strokes(digit, side, rng)
+    centre = side / 2
+    sheared = ndimage.affine_transform(
+        strokes, [[1, 0], [shear, 1]], offset=[0, -shear * centre], order=1
+    )
+    ink = _place(sheared, int(side * 1.3), int(side * 1.5), rng)
+    return _on_paper(ink, rng, "JPEG")
+
+
+STYLES: dict[str, Style] = {
+    "ink_photo": ink_photo, "chalk": chalk, "canvas": canvas, "scan": scan,
+    "low_resolution": low_resolution, "upscaled": upscaled, "blurred": blurred,
+    "pen_width": pen_width, "slanted": slanted,
+}  # fmt: skip
 
 
 def make_wild_set(images: np.ndarray, per_style: int, seed: int) -> list[tuple[str, int, bytes]]:
@@ -121,32 +191,17 @@ def make_wild_set(images: np.ndarray, per_style: int, seed: int) -> list[tuple[s
     ]
 
 
-def _letter(letter: str, rng: np.random.Generator) -> np.ndarray:
-    """A letter laid out like an MNIST digit: light strokes fitted into 20x20, centred in 28x28."""
-    font = ImageFont.load_default(size=96)
-    image = Image.new("L", (160, 160))
-    ImageDraw.Draw(image).text(
-        (20, 10), letter, fill=255, font=font, stroke_width=int(rng.integers(0, 5)), stroke_fill=255
-    )
-    box = image.getbbox() or (0, 0, 160, 160)
-    glyph = image.crop(box)
-    scale = 20 / max(glyph.size)
-    glyph = glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))))
-    frame = Image.new("L", (28, 28))
-    frame.paste(glyph, ((28 - glyph.width) // 2, (28 - glyph.height) // 2))
-    return np.asarray(frame, np.float32) / 255
-
-
-def make_non_digit_set(count: int, seed: int) -> list[tuple[str, str, bytes]]:
-    """(kind, style, encoded image) for images that show no digit: half letters, half nothing
-    (blank paper, an empty board or canvas, a bare scan), each in a random realistic style."""
+def make_non_digit_set(
+    per_kind: int, seed: int, kinds: tuple[str, ...] = (*TRAINED, *HELD_OUT, NOTHING)
+) -> list[tuple[str, str, bytes]]:
+    """(kind, style, encoded image) for images that show no digit: `per_kind` drawings of each
+    of `kinds` (digits.non_digits: trained and held-out) or of nothing at all (blank paper, an
+    empty board or canvas), each in a random realistic style."""
     rng = np.random.default_rng(seed)
     samples = []
-    for number in range(count):
-        kind = KINDS[number % 2]
-        shown = (
-            _letter(str(rng.choice(list(LETTERS))), rng) if kind == "letter" else np.zeros((28, 28))
-        )
-        style = str(rng.choice(list(STYLES)))
-        samples.append((kind, style, STYLES[style](shown, rng)))
+    for kind in kinds:
+        for _ in range(per_kind):
+            shown = np.zeros((28, 28)) if kind == NOTHING else non_digit(kind, rng)
+            style = str(rng.choice(list(STYLES)))
+            samples.append((kind, style, STYLES[style](shown, rng)))
     return samples

@@ -1,0 +1,50 @@
+"""The non-digit drawings: every kind draws something the service would read, the same seed
+draws the same set, and training aims them at no digit."""
+
+import numpy as np
+import pytest
+
+from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
+from digits.non_digits import DRAWERS, HELD_OUT, TRAINED, make_non_digits
+from digits.recipe import TrainConfig, training_batches, with_non_digits
+
+
+def test_trained_and_held_out_kinds_are_apart_and_cover_every_drawer() -> None:
+    assert not set(TRAINED) & set(HELD_OUT)
+    assert set(TRAINED) | set(HELD_OUT) == set(DRAWERS)
+
+
+@pytest.mark.parametrize("kind", [*TRAINED, *HELD_OUT])
+def test_every_kind_is_laid_out_like_a_digit(kind: str) -> None:
+    images, kinds = make_non_digits(6, seed=1, kinds=(kind,))
+    assert images.shape == (6, 28, 28) and images.dtype == np.float32 and kinds == [kind] * 6
+    for image in images:
+        assert image.max() > 0.5 and image.min() == 0.0
+        rows, columns = np.nonzero(image > 0.05)
+        assert rows.max() - rows.min() <= 21 and columns.max() - columns.min() <= 21  # 20x20 box
+        assert abs(np.average(np.arange(28), weights=image.sum(axis=1)) - 14) < 1.5  # by mass
+    assert len({image.tobytes() for image in images}) == 6  # no two alike
+
+
+def test_the_same_seed_draws_the_same_set() -> None:
+    first, kinds = make_non_digits(12, seed=4)
+    again, _ = make_non_digits(12, seed=4)
+    other, _ = make_non_digits(12, seed=5)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert kinds == [TRAINED[n % len(TRAINED)] for n in range(12)]  # trained kinds by default
+
+
+def test_training_adds_the_drawings_aimed_at_no_digit() -> None:
+    x, y = np.zeros((4, 28, 28, 1), np.float32), np.array([0, 1, 2, 3], np.uint8)
+    config = TrainConfig(epochs=1, batch_size=10, non_digits=6)
+    mixed_x, mixed_y = with_non_digits(x, y, config)
+    assert mixed_x.shape == (10, 28, 28, 1) and mixed_x.dtype == np.float32
+    assert mixed_y.tolist() == [0, 1, 2, 3, *[NOT_A_DIGIT] * 6]
+    assert with_non_digits(x, y, TrainConfig()) == (x, y)  # none by default
+
+    _, targets = next(iter(training_batches(mixed_x, mixed_y, config)))
+    targets = targets.numpy()
+    assert np.allclose(targets.sum(axis=1), 1.0)
+    digits = targets.max(axis=1) == 1.0
+    assert digits.sum() == 4  # one-hot for a digit
+    assert np.allclose(targets[~digits], 1 / NUM_CLASSES)  # uniform for a non-digit
