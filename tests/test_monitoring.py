@@ -167,7 +167,7 @@ def test_a_database_down_mid_stream_costs_no_answer(
         env = dict(pipeline_project.env, DIGITS_PREDICTION_LOG=postgres.url)
         bento = pipeline_project.path / "dist/digits.bento"
         with serving(bento, tmp_path, env) as url:
-            images = realistic(0, seed=3, per_style=10)
+            images = realistic(0, seed=3, per_style=10)[:40]
             before = predict_all(url, images[:20])
             wait_logged(postgres.url, {answer["id"] for answer in before})
             postgres.stop("immediate")
