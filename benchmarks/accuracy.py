@@ -80,7 +80,8 @@ def with_summaries(results: dict[str, dict], presets: list[str]) -> dict[str, di
                 values = [r[key] for r in runs.values() if key in r]
                 if len(values) == len(runs):
                     mean, sd = statistics.mean(values), statistics.stdev(values)
-                    summary[key] = f"{fmt.format(mean)} ± {fmt.format(sd)}"
+                    spread = "{:.1f}" if fmt == "{}" else fmt  # counts: one decimal
+                    summary[key] = f"{spread.format(mean)} ± {spread.format(sd)}"
             columns[f"{preset} mean ± sd"] = summary
     return columns
 
