@@ -3,6 +3,7 @@
 Typed BentoML endpoints (`bentoml.SyncHTTPClient` calls them by name):
   POST /predict        file `image` [, `preprocessed`]: one image -> its answer, with an `id`
   POST /predict_batch  files `images`: many images -> one answer or error each
+  POST /read           file `image`: a written number -> the number, each digit with its box
   POST /feedback       JSON `id`, `digit`: a correction of an answer, pending review
 Every answer is counted on /metrics and recorded in the prediction log (digits.observing).
 Mounted routes: GET /ui (the drawing page), GET /model (the served model), GET /docs.json
@@ -61,6 +62,35 @@ class Answer(BaseModel):
     preprocessed: str | None = Field(None, description="28x28 PNG, base64, when asked for")
 
 
+class DigitRead(BaseModel):
+    """One digit of a number, left to right."""
+
+    id: str = Field(description="names this digit's answer in the prediction log (corrections)")
+    digit: int = Field(ge=0, le=9)
+    confidence: float
+    uncertain: bool
+    why: str | None = Field(None, description="only when uncertain: low_confidence, not_a_digit")
+    reason: str | None = None
+    box: list[int] = Field(
+        min_length=4, max_length=4, description="[x, y, width, height] in the upload's pixels"
+    )
+
+
+class NumberAnswer(BaseModel):
+    """A written number. No digit found: number null, digits empty, uncertain true."""
+
+    id: str = Field(description="names the reading; its digits' ids are `<id>-1`, `<id>-2`...")
+    number: str | None = Field(description="the digits read, left to right")
+    digits: list[DigitRead]
+    uncertain: bool = Field(description="a digit is uncertain, or the digits could be cut two ways")
+    why: str | None = Field(
+        None,
+        description="only when uncertain: low_confidence, not_a_digit (of a digit),"
+        " ambiguous_cut, no_digit or too_many_marks",
+    )
+    reason: str | None = Field(None, description="only when uncertain, in words")
+
+
 class ErrorAnswer(BaseModel):
     """Why a request or an image was refused."""
 
@@ -109,7 +139,12 @@ FEEDBACK_STATUSES = {
 
 def docs(request: Request) -> JSONResponse:
     spec = DigitRecognizer.openapi_spec.asdict()
-    routes = {"/predict": STATUSES, "/predict_batch": STATUSES, "/feedback": FEEDBACK_STATUSES}
+    routes = {
+        "/predict": STATUSES,
+        "/predict_batch": STATUSES,
+        "/read": STATUSES,
+        "/feedback": FEEDBACK_STATUSES,
+    }
     for route, statuses in routes.items():
         operation = spec["paths"][route]["post"]
         responses = {str(status): answer for status, answer in operation["responses"].items()}
@@ -153,12 +188,14 @@ class DigitRecognizer:
         # NumPy, SciPy, Pillow and LiteRT would delay start-up there (figures: docs/serving.md).
         from digits import feedback
         from digits.images import pixel_count
+        from digits.number_reading import read_number
         from digits.observing import Observer, version_label
         from digits.policy import Policy
         from digits.prediction_log import OFF, PredictionLog, Retention, served_location
         from digits.serving import DigitClassifier, answer_images
 
         self.pixel_count, self.answer_images = pixel_count, answer_images
+        self.read_number = read_number
         self.corrections = feedback  # correct() and its refusals
         # The preprocessing's matrix products are small: spread over BLAS threads they only
         # contend with the event loop (docs/serving.md).
@@ -246,6 +283,26 @@ class DigitRecognizer:
                 self.observer.answered("/predict_batch", reading, data, seconds)
         return JSONResponse({"predictions": [reading.answer for reading in readings]})
 
+    @bentoml.api(route="/read")
+    async def read(self, image: Path) -> NumberAnswer:
+        """A photo, scan or drawing of a written number -> the number, and each digit left to
+        right with its box in the upload's pixels, confidence and uncertain flag. All its digits
+        go through the model in one call; touching digits are cut where the model reads two
+        digits best. No digit: number null."""
+        started = time.perf_counter()
+        data = image.read_bytes()
+        reading = await run_in_threadpool(
+            self.read_number,
+            self.classifier.probabilities,
+            data,
+            self.policy,
+            SETTINGS.max_pixels,
+        )
+        if "error" in reading.answer:
+            return JSONResponse(reading.answer, status_code=reading.status)
+        self.observer.answered_number("/read", reading, data, time.perf_counter() - started)
+        return JSONResponse(reading.answer)
+
     @bentoml.api(route="/feedback")
     async def feedback(
         self,
@@ -277,6 +334,7 @@ class DigitRecognizer:
 upload_routes = {
     "/predict": FileField("image"),
     "/predict_batch": FileField("images", SETTINGS.max_batch_images),
+    "/read": FileField("image"),
 }
 DigitRecognizer.add_asgi_middleware(
     UploadGuard,

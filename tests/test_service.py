@@ -4,6 +4,7 @@ exported bento on 127.0.0.1, both with the model of the pipeline fixture."""
 import io
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,11 +18,15 @@ import yaml
 from hostile_uploads import Upload, uploads
 from PIL import Image
 from support.data import synthetic_digits
+from support.polling import poll_until
 from support.processes import listening_on, run
 from support.project import Project
 
 from digits.images import BlankImageError, to_mnist
+from digits.number_reading import read_number
+from digits.policy import Policy
 from digits.serving import DigitClassifier
+from digits.wild import NUMBER_STYLES, compose_number
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +81,48 @@ def test_predict_agrees_with_the_model(
         assert "preprocessed" not in body
 
 
+def number_photo(seed: int) -> bytes:
+    """A phone photo of a number written with the test data's digits, two of them touching."""
+    images = synthetic_digits(4, seed=seed)[0].astype(np.float32) / 255
+    rng = np.random.default_rng(seed)
+    number = None
+    while number is None:
+        number = compose_number(list(images), rng, touching=1)
+    return NUMBER_STYLES["ink_photo"](number, rng)
+
+
+def test_read_agrees_with_the_domain_function_and_is_logged(
+    client: httpx.Client, model: DigitClassifier, pipeline_project: Project, served_bento_log
+) -> None:
+    params = yaml.safe_load((pipeline_project.path / "params.yaml").read_text())["evaluate"]
+    for seed in (1, 2, 3):
+        data = number_photo(seed)
+        response = client.post("/read", files={"image": ("number.jpg", data, "image/jpeg")})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        expected = read_number(model.probabilities, data, Policy.of(params)).answer
+        width, height = Image.open(io.BytesIO(data)).size
+        for digit in body["digits"]:
+            x, y, w, h = digit.pop("box")
+            assert 0 <= x < x + w <= width + 1 and 0 <= y < y + h <= height + 1
+            assert digit.pop("id").startswith(body["id"] + "-")
+        for digit in expected["digits"]:
+            digit.pop("box")
+        assert {**body, "id": None} == {**expected, "id": None}
+        assert len(body["number"]) == len(body["digits"]) >= 1
+
+    def logged() -> list[tuple]:
+        with sqlite3.connect(served_bento_log) as log:
+            return log.execute(
+                "SELECT id, digit FROM predictions WHERE id LIKE ?", (body["id"] + "-%",)
+            ).fetchall()
+
+    rows = poll_until(  # written in batches, by a thread of the worker
+        logged, 30, "the digits of the last number in the log", ignoring=(sqlite3.OperationalError,)
+    )
+    assert sorted(digit for _, digit in rows) == sorted(int(d) for d in body["number"])
+
+
 def test_predict_can_return_the_preprocessed_image(client: httpx.Client) -> None:
     response = client.post(
         "/predict", files={"image": ("d.png", DIGITS[0])}, data={"preprocessed": "true"}
@@ -128,6 +175,19 @@ def test_hostile_upload_gets_a_clear_answer_and_the_service_stays_ready(
         else:
             np.testing.assert_allclose(body["probabilities"], expected, atol=1e-5)
     assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("upload", HOSTILE, ids=[upload.name for upload in HOSTILE])
+def test_hostile_upload_to_read_gets_the_same_clear_answer(
+    client: httpx.Client, upload: Upload
+) -> None:
+    response = client.post("/read", content=upload.body, headers=upload.headers)
+    assert response.status_code == upload.status, response.text
+    body = response.json()
+    if upload.status != 200:
+        assert upload.says in body["error"], body
+    else:
+        assert body["number"] is None or len(body["number"]) == len(body["digits"])
 
 
 def test_every_route_caps_the_upload(client: httpx.Client) -> None:
@@ -194,7 +254,7 @@ def test_the_schema_documents_multipart_bodies_answers_and_real_statuses(
     client: httpx.Client,
 ) -> None:
     paths = client.get("/docs.json").json()["paths"]
-    for route, field in (("/predict", "image"), ("/predict_batch", "images")):
+    for route, field in (("/predict", "image"), ("/predict_batch", "images"), ("/read", "image")):
         operation = paths[route]["post"]
         body = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
         assert field in body["properties"] and body["required"] == [field]
@@ -203,6 +263,8 @@ def test_the_schema_documents_multipart_bodies_answers_and_real_statuses(
     answer = paths["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
     fields = set(answer["schema"]["properties"])  # BentoML inlines the returned model's schema
     assert {"digit", "confidence", "probabilities", "uncertain", "why", "reason"} <= fields
+    number = paths["/read"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"number", "digits", "uncertain", "why", "reason", "id"} <= set(number["properties"])
 
 
 def test_bentoml_client_calls_the_endpoints_by_name(served_bento: str, tmp_path) -> None:
@@ -215,10 +277,15 @@ def test_bentoml_client_calls_the_endpoints_by_name(served_bento: str, tmp_path)
         with_pixels = client.predict(image=files[0], preprocessed=True)
         batch = client.predict_batch(images=files)
         stored = client.feedback(id=singles[1]["id"], digit=None)
+        (tmp_path / "number.jpg").write_bytes(number_photo(4))
+        number = client.read(image=tmp_path / "number.jpg")
+        corrected = client.feedback(id=number["digits"][0]["id"], digit=3)
     assert with_pixels["digit"] == singles[0]["digit"] and "preprocessed" in with_pixels
     assert stored == {"id": singles[1]["id"], "digit": None, "answered": singles[1]["digit"],
                       "status": "pending"}  # fmt: skip
     assert [item["digit"] for item in batch["predictions"]] == [a["digit"] for a in singles]
+    assert len(number["number"]) == len(number["digits"])
+    assert corrected["answered"] == number["digits"][0]["digit"]
 
 
 def test_the_served_bento_holds_no_tensorflow_and_fits_in_500_mb(

@@ -11,9 +11,10 @@ from digits.facts import facts
 from digits.field_data import FieldData
 from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
 from digits.non_digits import HELD_OUT, TRAINED
+from digits.number_reading import read_number
 from digits.policy import Policy
 from digits.serving import Reading, answer, answer_images
-from digits.wild import NOTHING, make_non_digit_set, make_wild_set
+from digits.wild import NOTHING, make_non_digit_set, make_number_set, make_wild_set
 
 Classify = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) pixels -> (N, 10) probabilities
 
@@ -137,6 +138,40 @@ def non_digit_scores(classify: Classify, per_kind: int, seed: int, policy: Polic
     return scores
 
 
+def number_scores(
+    classify: Classify,
+    images: np.ndarray,
+    labels: np.ndarray,
+    count: int,
+    seed: int,
+    policy: Policy,
+) -> dict[str, float]:
+    """Whole numbers of 1 to 6 test digits in the realistic number styles, read as /read reads
+    them: the share read exactly, of `count` numbers whose digits stand apart
+    (`number_accuracy_apart`) and of `count` with a touching pair (`_touching`); per style; the
+    share of their digits read right in place (`number_digit_accuracy`: a number read with
+    the wrong count of digits has none right) and the share flagged uncertain."""
+    scores: dict[str, float] = {}
+    right_digits = written_digits = 0
+    for group, touching in (("apart", False), ("touching", True)):
+        samples = make_number_set(images, labels, count, seed, touching)
+        read = [read_number(classify, data, policy).answer for _, _, data in samples]
+        numbers = [answer.get("number") or "" for answer in read]
+        written = [number for _, number, _ in samples]
+        right = np.array([got == want for got, want in zip(numbers, written, strict=True)])
+        styles = [style for style, _, _ in samples]
+        scores |= _mean_by(styles, right, f"number_accuracy_{group}")
+        scores[f"number_uncertain_{group}"] = round(
+            float(np.mean([answer.get("uncertain", True) for answer in read])), 6
+        )
+        for got, want in zip(numbers, written, strict=True):
+            written_digits += len(want)
+            if len(got) == len(want):
+                right_digits += sum(a == b for a, b in zip(got, want, strict=True))
+    scores["number_digit_accuracy"] = round(right_digits / max(written_digits, 1), 6)
+    return scores
+
+
 # Candidate thresholds for the uncertain policy, scored on the validation split.
 POLICY_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
@@ -164,8 +199,9 @@ def policy_curve(
     return rows
 
 
-# The modules that make the realistic and non-digit images every model is scored on.
-GENERATORS = ("wild.py", "non_digits.py")
+# The modules that make the realistic images, numbers and non-digits every model is scored on,
+# and that read numbers (segmentation is not part of the model, but its scores are).
+GENERATORS = ("wild.py", "non_digits.py", "segmentation.py", "number_reading.py")
 # Evaluate knobs that change no score: the gates' thresholds and the gallery's length.
 NOT_SCORED = ("min_accuracy", "conversion_tolerance", "gallery_size")
 
@@ -201,6 +237,8 @@ def evaluate_model(
     realistic, realistic_facts = wild_scores(classify, images, labels, wild, seed, policy)
     metrics |= realistic
     metrics |= non_digit_scores(classify, params["non_digits_per_kind"], seed, policy)
+    numbers = params["numbers_per_group"]
+    metrics |= number_scores(classify, images, labels, numbers, seed, policy)
     if field is not None:
         metrics |= field_scores(classify, field, policy)
     return metrics, probabilities, realistic_facts
@@ -208,7 +246,7 @@ def evaluate_model(
 
 def evaluation_digest(params: dict, data_digest: str, field_digest: str) -> str:
     """What makes two models' scores comparable: the same data and field snapshot, the same
-    evaluate knobs (uncertain rule included) and the same realistic-image generator. Promotion
+    evaluate knobs (uncertain rule included) and the same GENERATORS. Promotion
     compares scores directly only when this matches, and scores the champion again otherwise."""
     scored = {key: value for key, value in params.items() if key not in NOT_SCORED}
     generators = [Path(__file__).with_name(name).read_bytes() for name in GENERATORS]

@@ -57,8 +57,9 @@ class Decoded:
     height: int
 
 
-def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Decoded:
-    """Decode image bytes (first frame of animations), upright per EXIF, without alpha loss."""
+def decode(data: bytes, max_pixels: int = MAX_PIXELS, work_side: int = WORK_SIDE) -> Decoded:
+    """Decode image bytes (first frame of animations), upright per EXIF, without alpha loss;
+    JPEGs at the smallest scale that keeps `work_side` pixels."""
     if not data:
         raise ImageError("the upload is empty")
     try:
@@ -75,7 +76,7 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> Decoded:
         # libjpeg decodes JPEGs at a reduced scale, colour ones as their luma alone: the grey
         # we want, for less work than decoding colour (docs/serving.md).
         if image.format == "JPEG":
-            image.draft("L", (WORK_SIDE, WORK_SIDE))
+            image.draft("L", (work_side, work_side))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image.load()
@@ -116,8 +117,10 @@ def pixel_count(data: bytes) -> int:
     return width * height
 
 
-def luminance_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """Grey levels and opacity, both float32 in [0, 1], at most WORK_SIDE on the longer side."""
+def luminance_and_alpha(
+    image: Image.Image, work_side: int = WORK_SIDE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grey levels and opacity, both float32 in [0, 1], at most `work_side` on the longer side."""
     if image.mode in ("I", "F") or image.mode.startswith("I;"):  # 16-bit and float images
         values = np.nan_to_num(np.asarray(image, dtype=np.float32))
         low, high = float(values.min()), float(values.max())
@@ -125,11 +128,11 @@ def luminance_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
         image = Image.fromarray(scaled.astype(np.uint8), mode="L")
     if image.mode in ("L", "RGB", "CMYK", "YCbCr"):  # opaque: Pillow's own luma (ITU-R 601-2)
         image = image.convert("L")
-        image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+        image.thumbnail((work_side, work_side), Image.Resampling.BOX)
         grey = np.asarray(image, dtype=np.float32) / 255.0
         return grey, np.ones_like(grey)
     image = image.convert("RGBA")  # palette, LA, transparency...: resizing respects alpha
-    image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+    image.thumbnail((work_side, work_side), Image.Resampling.BOX)
     rgba = np.asarray(image, dtype=np.float32) / 255.0
     grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return grey, rgba[..., 3]
@@ -308,26 +311,52 @@ def centre_by_mass(box: np.ndarray) -> np.ndarray:
     return frame
 
 
+@dataclass(frozen=True)
+class Ink:
+    """An image's strokes as light on black, float32 in [0, 1], at most `work_side` pixels on
+    the longer side, and how it was read."""
+
+    ink: np.ndarray
+    inverted: bool  # the input was dark-on-light
+    decoded: Decoded
+
+    @property
+    def scale(self) -> float:
+        """Uploaded pixels per pixel of `ink` (by the longer sides: EXIF may turn the image)."""
+        return max(self.decoded.width, self.decoded.height) / max(self.ink.shape)
+
+
+def read_ink(data: bytes, max_pixels: int = MAX_PIXELS, work_side: int = WORK_SIDE) -> Ink:
+    """Image bytes -> the strokes standing out from the background, whatever the polarity,
+    transparency and lighting. Raises ImageError for bytes that are not a readable image and
+    BlankImageError when nothing stands out."""
+    decoded = decode(data, max_pixels, work_side)
+    grey, alpha = luminance_and_alpha(decoded.image, work_side)
+    flat = flatten_lighting(composite(grey, alpha))
+    inverted = strokes_are_dark(flat)
+    ink = np.clip(-flat if inverted else flat, 0.0, None)
+    if float(ink.max()) < MIN_CONTRAST:
+        raise BlankImageError("no digit found: the image is blank or has almost no contrast")
+    return Ink(ink, inverted, decoded)
+
+
 def to_mnist(data: bytes, max_pixels: int = MAX_PIXELS) -> Prepared:
     """Image bytes -> MNIST-style float32 (28, 28) in [0, 1], light digit on black.
 
     Raises ImageError for bytes that are not a readable image and BlankImageError when no
     digit stands out from the background.
     """
-    decoded = decode(data, max_pixels)
-    grey, alpha = luminance_and_alpha(decoded.image)
-    grey = composite(grey, alpha)
-    flat = flatten_lighting(grey)
-    inverted = strokes_are_dark(flat)
-    ink = np.clip(-flat if inverted else flat, 0.0, None)
-    if float(ink.max()) < MIN_CONTRAST:
-        raise BlankImageError("no digit found: the image is blank or has almost no contrast")
-    mask = digit_mask(ink)
+    read = read_ink(data, max_pixels)
+    mask = digit_mask(read.ink)
     if not mask.any():
         raise BlankImageError("no digit found: nothing stands out from the background")
-    pixels = frame_ink(ink, mask)
-    ink_share = float(mask.mean())
-    return Prepared(pixels, inverted, decoded.format, decoded.width, decoded.height, ink_share)
+    return prepared(read, frame_ink(read.ink, mask), float(mask.mean()))
+
+
+def prepared(read: Ink, pixels: np.ndarray, ink_share: float) -> Prepared:
+    """The Prepared record of a frame made from `read`."""
+    decoded = read.decoded
+    return Prepared(pixels, read.inverted, decoded.format, decoded.width, decoded.height, ink_share)
 
 
 def frame_ink(ink: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -8,6 +8,8 @@ import uuid
 import bentoml
 
 from digits.facts import facts
+from digits.images import Prepared
+from digits.number_reading import NumberReading
 from digits.prediction_log import PredictionLog
 from digits.serving import Reading
 
@@ -62,17 +64,44 @@ class Observer:
     def answered(self, route: str, reading: Reading, upload: bytes, seconds: float) -> None:
         """Record one answer (not an error); adds its `id` to the answer."""
         reading.answer["id"] = str(uuid.uuid4())
-        pixels = reading.prepared.pixels if reading.prepared is not None else None
+        self._record(route, reading.answer["id"], reading.answer, reading.prepared, upload, seconds)
+
+    def answered_number(
+        self, route: str, reading: NumberReading, upload: bytes, seconds: float
+    ) -> None:
+        """Record a number read: a row per digit, each with its own `id` (`<number id>-<n>`,
+        what /feedback corrects), or one row without a digit when none was found."""
+        number_id = uuid.uuid4().hex
+        reading.answer["id"] = number_id
+        if not reading.digits:
+            nothing = {**reading.answer, "digit": None, "confidence": None}
+            self._record(route, number_id, nothing, None, upload, seconds)
+        pairs = zip(reading.answer["digits"], reading.digits, strict=True)
+        for index, (digit, seen) in enumerate(pairs, start=1):
+            digit["id"] = f"{number_id}-{index}"
+            self._record(route, digit["id"], digit, seen, upload, seconds, keep=index == 1)
+
+    def _record(
+        self,
+        route: str,
+        answer_id: str,
+        answer: dict,
+        prepared: Prepared | None,
+        upload: bytes,
+        seconds: float,
+        keep: bool = True,
+    ) -> None:
+        """Count an answer and queue its row; `keep`: this row may hold the upload."""
         row = {
-            "id": reading.answer["id"],
+            "id": answer_id,
             "at": time.time(),
             "model_version": self.model_version,
             "route": route,
-            **facts(reading.answer, reading.prepared),
+            **facts(answer, prepared),
             "upload_bytes": len(upload),
             "latency_ms": round(seconds * 1000, 3),
-            "image": pixels,  # made bytes by the log's writer, off the request path
-            "upload": upload if self.keep_uploads else None,
+            "image": None if prepared is None else prepared.pixels,  # made bytes by the writer
+            "upload": upload if self.keep_uploads and keep else None,
         }
         count(self.model_version, row)
         if self.log is not None:

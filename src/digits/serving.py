@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -21,6 +22,8 @@ from digits.images import (
 )
 from digits.mnist import FRAME_SIDE, NUM_CLASSES
 from digits.policy import Policy
+
+T = TypeVar("T")
 
 
 class DigitClassifier:
@@ -107,8 +110,14 @@ def read_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Prepared:
     """Image bytes -> the MNIST-style image and how it was read; BlankImageError for an image
     with nothing on it (an answer, not an error), UnreadableImage when the bytes cannot be
     read."""
+    return read_image_with(to_mnist, data, max_pixels)
+
+
+def read_image_with(reader: Callable[..., T], data: bytes, *options: object) -> T:
+    """`reader(data, *options)` (digits.images.to_mnist or read_ink), its ImageErrors but a
+    blank image made UnreadableImage with their HTTP status."""
     try:
-        return to_mnist(data, max_pixels)
+        return reader(data, *options)
     except BlankImageError:
         raise
     except UnsupportedFormatError as failure:

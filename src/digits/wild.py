@@ -67,7 +67,10 @@ def _lighting(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
 
 def ink_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A phone photo of dark ink on paper: tinted paper, uneven light, noise, blur, JPEG."""
-    ink = _layout(digit, rng, (160, 640))
+    return _photo(_layout(digit, rng, (160, 640)), rng)
+
+
+def _photo(ink: np.ndarray, rng: np.random.Generator) -> bytes:
     height, width = ink.shape
     paper = _lighting(height, width, rng) * (1 - rng.uniform(0.6, 0.9) * ink)
     tint = rng.uniform(0.85, 1.0, size=3).astype(np.float32)
@@ -78,7 +81,10 @@ def ink_photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
 def chalk(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """Chalk on a dark board: broken light strokes, board texture and smudges, JPEG."""
-    strokes = _layout(digit, rng, (160, 560))
+    return _chalk(_layout(digit, rng, (160, 560)), rng)
+
+
+def _chalk(strokes: np.ndarray, rng: np.random.Generator) -> bytes:
     height, width = strokes.shape
     grain = rng.uniform(0.45, 1.0, strokes.shape).astype(np.float32)
     board = 0.12 + 0.08 * _lighting(height, width, rng)
@@ -90,7 +96,10 @@ def chalk(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
 def canvas(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A browser canvas export: coloured strokes, alpha only on the strokes, PNG."""
-    strokes = _layout(digit, rng, (200, 420))
+    return _canvas(_layout(digit, rng, (200, 420)), rng)
+
+
+def _canvas(strokes: np.ndarray, rng: np.random.Generator) -> bytes:
     height, width = strokes.shape
     rgba = np.zeros((height, width, 4), np.float32)
     rgba[..., :3] = rng.uniform(0, 0.35, size=3)  # a dark pen colour, also under transparent pixels
@@ -100,14 +109,11 @@ def canvas(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
 def scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A flat-bed scan: a small black-on-white digit on a larger page, PNG or JPEG."""
-    ink = _layout(digit, rng, (300, 900))
-    page = 0.97 - 0.9 * ink + rng.normal(0, 0.01, ink.shape)
-    if rng.random() < 0.5:
-        return _encode(page, "PNG")
-    return _encode(page, "JPEG", quality=int(rng.integers(60, 95)))
+    return _on_paper(_layout(digit, rng, (300, 900)), rng, str(rng.choice(["PNG", "JPEG"])))
 
 
 def _on_paper(ink: np.ndarray, rng: np.random.Generator, fmt: str = "PNG") -> bytes:
+    """Dark ink on white paper with a little noise: a scan or an export, PNG or JPEG."""
     page = 0.95 - rng.uniform(0.6, 0.9) * ink + rng.normal(0, 0.01, ink.shape)
     if fmt == "PNG":
         return _encode(page, "PNG")
@@ -149,7 +155,7 @@ def blurred(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
 
 def pen_width(digit: np.ndarray, rng: np.random.Generator) -> bytes:
-    """A hairline pen or a thick marker, on a canvas export."""
+    """A hairline pen or a thick marker, on white paper (PNG)."""
     side = int(rng.integers(150, 300))
     strokes = _strokes(digit, side, rng)
     if rng.random() < 0.5:
@@ -204,4 +210,125 @@ def make_non_digit_set(
             shown = np.zeros((28, 28)) if kind == NOTHING else non_digit(kind, rng)
             style = str(rng.choice(list(STYLES)))
             samples.append((kind, style, STYLES[style](shown, rng)))
+    return samples
+
+
+def _cropped(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The digit cut to its strokes and resized by up to 15% either way."""
+    rows, columns = np.flatnonzero(digit.max(axis=1) > 0.1), np.flatnonzero(digit.max(axis=0) > 0.1)
+    crop = digit[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    scale = rng.uniform(0.85, 1.15)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    image = Image.fromarray(crop.astype(np.float32), mode="F").resize(
+        size, Image.Resampling.BILINEAR
+    )
+    return np.clip(np.asarray(image), 0, 1)
+
+
+MAX_OVERLAP = 0.3  # of touching digits' boxes, as a share of the narrower one's width
+
+
+def _touching_offset(left: np.ndarray, left_top: int, right: np.ndarray, right_top: int) -> int:
+    """Where the right digit's box starts, relative to the left one's, for their strokes to
+    meet: slid in from the right, the first row where its first stroke pixel lands on the left
+    one's last."""
+    closest = None
+    for row in range(max(left_top, right_top), min(left_top + len(left), right_top + len(right))):
+        left_ink = np.flatnonzero(left[row - left_top] > 0.5)
+        right_ink = np.flatnonzero(right[row - right_top] > 0.5)
+        if len(left_ink) and len(right_ink):
+            start = int(left_ink[-1] - right_ink[0])
+            closest = start if closest is None else max(closest, start)
+    return left.shape[1] if closest is None else closest
+
+
+def compose_number(
+    digits: list[np.ndarray], rng: np.random.Generator, touching: int | None = None
+) -> np.ndarray | None:
+    """28x28 digits written side by side as one number, light on black at MNIST's scale: sizes
+    up to 15% apart, baselines up to 8% of the height apart, uneven gaps (10 to 60% of a digit's
+    height), a slight slope; the digits `touching` and `touching + 1` overlap by 1 or 2 pixels
+    where they come closest; None when they would touch only with their boxes overlapping by
+    more than MAX_OVERLAP of the narrower one (one written inside the other)."""
+    glyphs = [_cropped(digit, rng) for digit in digits]
+    tops = [round(24 - g.shape[0] + rng.uniform(-1.6, 1.6)) for g in glyphs]
+    lefts = [0]
+    for index in range(1, len(glyphs)):
+        before = lefts[-1]
+        if index - 1 == touching:
+            meet = _touching_offset(glyphs[index - 1], tops[index - 1], glyphs[index], tops[index])
+            lefts.append(before + meet - int(rng.integers(1, 3)))
+            narrower = min(glyphs[index - 1].shape[1], glyphs[index].shape[1])
+            if before + glyphs[index - 1].shape[1] - lefts[-1] > MAX_OVERLAP * narrower:
+                return None  # they would touch only written one inside the other
+        else:
+            lefts.append(before + glyphs[index - 1].shape[1] + round(rng.uniform(2, 12)))
+    top, shift = min(tops), -min(lefts)  # a touching digit may reach left of the first
+    lefts = [left + shift for left in lefts]
+    height = max(t + g.shape[0] for t, g in zip(tops, glyphs, strict=True)) - top
+    width = max(left + g.shape[1] for left, g in zip(lefts, glyphs, strict=True))
+    ink = np.zeros((height, width), np.float32)
+    for glyph, row, column in zip(glyphs, tops, lefts, strict=True):
+        placed = ink[row - top : row - top + glyph.shape[0], column : column + glyph.shape[1]]
+        np.maximum(placed, glyph, out=placed)
+    sloped = Image.fromarray(ink, mode="F").rotate(
+        float(rng.uniform(-4, 4)), resample=Image.Resampling.BILINEAR, expand=True
+    )
+    return np.clip(np.asarray(sloped), 0, 1)
+
+
+def _written(
+    number: np.ndarray, rng: np.random.Generator, digit_pixels: tuple[int, int]
+) -> np.ndarray:
+    """The number enlarged to digits of `digit_pixels` height, with margins around it."""
+    factor = rng.uniform(*digit_pixels) / 20
+    height, width = (max(1, round(side * factor)) for side in number.shape)
+    image = Image.fromarray(number, mode="F").resize((width, height), Image.Resampling.BICUBIC)
+    margin = [round(m * 20 * factor) for m in rng.uniform(0.3, 1.2, size=4)]
+    page = np.zeros((height + margin[0] + margin[1], width + margin[2] + margin[3]), np.float32)
+    page[margin[0] : margin[0] + height, margin[2] : margin[2] + width] = np.asarray(image)
+    return np.clip(page, 0, 1)
+
+
+def _sheared(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Handwriting slanted like italics: sheared by 10 to 20 degrees either way."""
+    shear = np.tan(np.radians(rng.uniform(10, 20))) * rng.choice([-1, 1])
+    height = ink.shape[0]
+    padded = np.pad(ink, ((0, 0), (height // 2, height // 2)))
+    return ndimage.affine_transform(
+        padded, [[1, 0], [shear, 1]], offset=[0, -shear * height / 2], order=1
+    )
+
+
+NumberStyle = Callable[[np.ndarray, np.random.Generator], bytes]
+NUMBER_STYLES: dict[str, NumberStyle] = {
+    "ink_photo": lambda number, rng: _photo(_written(number, rng, (30, 110)), rng),
+    "chalk": lambda number, rng: _chalk(_written(number, rng, (40, 110)), rng),
+    "canvas": lambda number, rng: _canvas(_written(number, rng, (40, 120)), rng),
+    "scan": lambda number, rng: _on_paper(
+        _written(number, rng, (25, 80)), rng, str(rng.choice(["PNG", "JPEG"]))
+    ),
+    "slanted": lambda number, rng: _on_paper(
+        _sheared(_written(number, rng, (30, 100)), rng), rng, "JPEG"
+    ),
+}
+
+
+def make_number_set(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int, touching: bool
+) -> list[tuple[str, str, bytes]]:
+    """(style, the number written, encoded image) for `count` numbers of 1 to 6 of `images`
+    (with a touching pair, 2 to 6), in the realistic number styles in turn."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for index in range(count):
+        number = None
+        while number is None:  # touching pairs that can only touch nested are drawn again
+            length = int(rng.integers(2 if touching else 1, 7))
+            chosen = rng.choice(len(images), size=length, replace=False)
+            pair = int(rng.integers(0, length - 1)) if touching else None
+            number = compose_number([images[i].squeeze() for i in chosen], rng, pair)
+        style = list(NUMBER_STYLES)[index % len(NUMBER_STYLES)]
+        written = "".join(str(int(labels[i])) for i in chosen)
+        samples.append((style, written, NUMBER_STYLES[style](number, rng)))
     return samples

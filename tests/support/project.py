@@ -58,7 +58,7 @@ def reproduced_project(root: Path, **extra_env: str) -> Iterator[Project]:
     params["preprocess"]["validation_size"] = 100
     params["train"]["preset"] = "seed"  # the tutorials' CNN: seconds on this small data
     params["train"]["presets"]["seed"].update(epochs=1, batch_size=32)
-    params["evaluate"].update(wild_per_style=10, non_digits_per_kind=3)
+    params["evaluate"].update(wild_per_style=10, non_digits_per_kind=3, numbers_per_group=4)
     params["evaluate"]["min_accuracy"] = 0.5
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (project / "dvc.lock").unlink(missing_ok=True)
