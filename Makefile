@@ -139,7 +139,9 @@ bento: install ## Build and export the bento (the package stage: dvc repro packa
 	dvc repro package
 
 screenshot: install browser ## Refresh docs/ui.png from a server on PORT (run make serve first)
-	DIGITS_URL=http://127.0.0.1:$(PORT) UI_SCREENSHOT=$(CURDIR)/docs/ui.png python -m pytest -q tests/test_ui.py -k drawing
+	DIGITS_URL=http://127.0.0.1:$(PORT) UI_SCREENSHOT=$(CURDIR)/docs/ui.png \
+	  UI_NUMBER_SCREENSHOT=$(CURDIR)/docs/ui-number.png \
+	  python -m pytest -q tests/test_ui.py -k "drawing or number"
 
 lock: ## Re-resolve the lock files: the project's (pyproject.toml), the bento's (service/requirements.in)
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock

@@ -7,7 +7,9 @@ baseline from benchmarks/naive_service.py (Keras `model.predict` per request) or
 prediction log off, to show what logging every answer costs. For each: start-up time to
 ready, memory of its processes, single-image /predict latency (p50/p95/p99) at concurrency
 1, 8 and 32, requests/s at 32, and images/s through /predict_batch. Every request is a
-400x400 JPEG photo of a handwritten digit.
+400x400 JPEG photo of a handwritten digit. For the service, also /read of an 800x300 photo of a
+4-digit number (latency at concurrency 1) and, with the pipeline's test split at hand, how many
+generated numbers (digits apart, or a touching pair) the served /read reads right.
 
     python benchmarks/serve.py [--seconds 10] [--only service|baseline] [--baseline BENTO]
 """
@@ -38,7 +40,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.polling import poll_until  # noqa: E402
 from support.ports import free_port  # noqa: E402
 
-from digits.wild import ink_photo  # noqa: E402
+from digits.dataset import load_split  # noqa: E402
+from digits.paths import split_file  # noqa: E402
+from digits.wild import compose_number, ink_photo, make_number_set, number_photo  # noqa: E402
 
 BATCH = 32  # images per /predict_batch request
 
@@ -53,6 +57,45 @@ def photo_400(seed: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
+
+
+def test_digits() -> tuple[np.ndarray, np.ndarray] | None:
+    """The pipeline's test split (digits never trained on), when it has been made here."""
+    path = split_file("test")  # in this checkout: digits.paths resolves from the package
+    if not path.exists():
+        return None
+    images, labels = load_split(path)
+    return images[..., 0], labels
+
+
+def number_800x300(seed: int) -> bytes:
+    """An 800x300 JPEG phone photo of a 4-digit number: test digits, else generated strokes."""
+    rng = np.random.default_rng(seed)
+    found = test_digits()
+    if found is None:
+        digits = [np.zeros((28, 28), np.float32) for _ in range(4)]
+        for digit in digits:
+            digit[5:23, 12:16] = 1.0
+    else:
+        digits = list(found[0][rng.choice(len(found[0]), 4, replace=False)])
+    return number_photo(compose_number(digits, rng), rng, 800, 300)
+
+
+def read_accuracy(url: str, count: int) -> dict:
+    """The share of generated numbers of test digits the served /read reads right: digits
+    apart, and with a touching pair (the evaluate stage's sets, through a real server)."""
+    found = test_digits()
+    if found is None:
+        return {}
+    scores = {}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for group, touching in (("apart", False), ("touching", True)):
+            right = 0
+            for _, number, data in make_number_set(*found, count, 1, touching):
+                answer = client.post("/read", files={"image": ("n.jpg", data, "image/jpeg")})
+                right += answer.json().get("number") == number
+            scores[f"read_accuracy_{group}"] = right / count
+    return scores
 
 
 def multipart(field: str, files: list[bytes]) -> tuple[str, bytes]:
@@ -157,7 +200,11 @@ def hey(url: str, content_type: str, body: Path, concurrency: int, seconds: floa
             "requests": len(rows), "statuses": statuses}  # fmt: skip
 
 
-def measure(server: Server, bodies: dict, seconds: float) -> dict:
+def measure(
+    server: Server, bodies: dict, seconds: float, reads: bool = False, numbers: int = 0
+) -> dict:
+    """Latencies and throughputs; with `reads`, also /read's latency and, for `numbers` numbers
+    of each kind, its accuracy."""
     results = {"startup_s": server.startup_seconds}
     for concurrency in (1, 8, 32):
         results[f"c{concurrency}"] = hey(
@@ -165,6 +212,9 @@ def measure(server: Server, bodies: dict, seconds: float) -> dict:
         )
     batch = hey(f"{server.url}/predict_batch", *bodies["batch"], 4, seconds)
     results["batch"] = batch | {"images_per_s": batch["requests_per_s"] * BATCH}
+    if reads:
+        results["read"] = hey(f"{server.url}/read", *bodies["number"], 1, seconds)
+        results |= read_accuracy(server.url, numbers)
     results["memory_mb"] = server.memory_mb()
     return results
 
@@ -220,6 +270,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="per measurement")
     parser.add_argument("--only", choices=["baseline", "service"])
     parser.add_argument(
+        "--numbers", type=int, default=200, help="numbers of each kind read for /read's accuracy"
+    )
+    parser.add_argument(
         "--from-source", action="store_true", help="serve service/ of this checkout, not the bento"
     )
     parser.add_argument(
@@ -240,6 +293,7 @@ def main() -> None:
     uploads = {
         "single": ("image", [photo_400(0)]),
         "batch": ("images", list(map(photo_400, range(BATCH)))),
+        "number": ("image", [number_800x300(0)]),
     }
     for name, (field, files) in uploads.items():
         content_type, body = multipart(field, files)
@@ -261,13 +315,22 @@ def main() -> None:
         own_env = name.startswith("service") and not args.from_source
         server = start(target, env | settings, work / f"{name}.log", own_env)
         try:
-            results[name] = measure(server, bodies, args.seconds)
+            reads = name.startswith("service")
+            numbers = args.numbers if name == "service" else 0
+            results[name] = measure(server, bodies, args.seconds, reads, numbers)
         finally:
             server.stop()
         print(json.dumps(results[name]), flush=True)
     for pair in (("baseline", "service"), ("service, log off", "service")):
         if all(name in results for name in pair):
             print(table({name: results[name] for name in pair}), end="\n\n")
+    for name, result in results.items():
+        if "read" in result:
+            read = result["read"]
+            accuracy = ", ".join(f"{key} {result[key]:.3f}" for key in result if "accuracy" in key)
+            latency = f"p50 {read['p50_ms']:.1f} ms, p95 {read['p95_ms']:.1f} ms"
+            accuracy = accuracy or "no test split here: no accuracy"
+            print(f"{name}: /read of an 800x300 4-digit photo, c=1: {latency}; {accuracy}")
 
 
 if __name__ == "__main__":

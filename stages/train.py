@@ -54,7 +54,8 @@ def main() -> None:
         print(
             f"train: MLflow run {run.info.run_id}; {len(y_train)} train (with"
             f" {len(corrections.ids)} corrections x {params['feedback_repeat']}) and"
-            f" {config.non_digits} non-digit drawings, {len(y_val)} val images"
+            f" {config.non_digits} non-digit drawings and {config.touching_pairs} touching pairs,"
+            f" {len(y_val)} val images"
         )
         mlflow.log_params(recipe_params(params))
         replicas = strategy.num_replicas_in_sync if strategy else 1

@@ -95,7 +95,7 @@ def test_read_number_answers_each_digit_with_its_box_in_upload_pixels() -> None:
     data = page([one(60), one(140), one(220), one(300)], size=(800, 160))
     answer = read_number(reader, data, POLICY).answer
     assert answer["number"] == "1111" and answer["uncertain"] is False
-    assert reader.calls == 1  # every piece in one batched call
+    assert reader.calls == 1  # all its digits in one batched call
     for digit, left in zip(answer["digits"], (60, 140, 220, 300), strict=True):
         x, y, width, height = digit["box"]
         assert abs(x + width / 2 - left) <= 6 and 20 <= y <= 30 and 95 <= height <= 115
@@ -105,7 +105,7 @@ def test_a_wide_glyph_that_reads_better_cut_is_read_as_two_digits() -> None:
     reader = BoxReader()
     answer = read_number(reader, page([seven(100), seven(152)]), POLICY).answer
     assert answer["number"] == "11"
-    assert reader.frames > 2  # the whole glyph and its candidate cuts were weighed
+    assert reader.calls == 2 and reader.frames > 2  # the glyph, then its candidate cuts
     [first, second] = answer["digits"]
     assert first["box"][0] + first["box"][2] <= second["box"][0] + 12
 

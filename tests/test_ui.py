@@ -64,6 +64,40 @@ def test_drawing_shows_a_prediction_with_ten_probabilities(page, tmp_path: Path)
     assert page.locator("#digit").inner_text() == ""
 
 
+def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Pen strokes on the pad, in fractions of its width and height."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        (x, y), *rest = stroke
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y, steps=10)
+        page.mouse.up()
+
+
+FOUR = [[(0.16, 0.12), (0.1, 0.6), (0.34, 0.6)], [(0.27, 0.3), (0.27, 0.9)]]
+TWO = [[(0.55, 0.3), (0.65, 0.14), (0.78, 0.2), (0.78, 0.4), (0.56, 0.86), (0.84, 0.86)]]
+
+
+def test_writing_a_number_shows_it_with_a_box_per_digit(page, tmp_path: Path) -> None:
+    page.check("#mode input[value='number']")
+    assert page.locator("#pad").bounding_box()["width"] > 500  # a wide pad to write on
+    draw(page, FOUR + TWO)
+    page.wait_for_function("document.querySelector('#seen').dataset.boxes === '2'")
+    number = page.locator("#number").inner_text().rstrip("?")
+    assert len(number) == 2 and number.isdigit()
+    assert page.locator("#digits li").count() == 2
+    assert all("%" in item for item in page.locator("#digits li").all_inner_texts())
+    if os.environ.get("DIGITS_URL"):  # a served model trained on MNIST (make screenshot)
+        assert number == "42"
+    screenshot = Path(os.environ.get("UI_NUMBER_SCREENSHOT", tmp_path / "number.png"))
+    page.screenshot(path=str(screenshot))
+    page.click("#clear")
+    assert page.locator("#number").inner_text() == ""
+    page.check("#mode input[value='digit']")
+
+
 def test_uploading_a_photo_shows_its_prediction(page, tmp_path: Path) -> None:
     digit = Image.fromarray(255 - synthetic_digits(1, seed=4)[0][0]).resize((200, 200))
     photo = tmp_path / "photo.jpg"

@@ -201,7 +201,7 @@ def policy_curve(
 
 # The modules that make the realistic images, numbers and non-digits every model is scored on,
 # and that read numbers (segmentation is not part of the model, but its scores are).
-GENERATORS = ("wild.py", "non_digits.py", "segmentation.py", "number_reading.py")
+GENERATORS = ("wild.py", "compose.py", "non_digits.py", "segmentation.py", "number_reading.py")
 # Evaluate knobs that change no score: the gates' thresholds and the gallery's length.
 NOT_SCORED = ("min_accuracy", "conversion_tolerance", "gallery_size")
 

@@ -1,9 +1,11 @@
 """Reading a whole written number from image bytes: the service's /read, and what the evaluate
 stage scores numbers with.
 
-The digits are found by digits.segmentation; a glyph wide enough to be touching digits is also
-tried cut in two at each candidate column, and the classifier chooses: every candidate goes
-through the model in one batched call, and the reading whose pieces the model is surest of wins.
+The glyphs that digits.segmentation finds go through the model in one batched call. A glyph
+wide enough to be two touching digits that the model does not read as one digit (it learnt
+that two digits are not one: digits.compose) is tried cut in two at each candidate column: the
+pieces of every such glyph go through the model in a second call, and the cut whose pieces the
+model is surest of wins when both read as surer digits than the whole.
 """
 
 from collections.abc import Callable
@@ -29,6 +31,7 @@ MAX_DIGITS = 16  # more separate marks than this are not one number
 # answer is then flagged uncertain.
 AMBIGUOUS_RATIO = 0.95
 ALWAYS_CUT = 1.4  # a glyph wider than this share of the digits' height is read as two
+ONE_DIGIT_ABOVE = 0.9  # a wide glyph read as a digit this surely is not tried cut
 Classify = Callable[[np.ndarray], np.ndarray]
 
 
@@ -41,20 +44,9 @@ class NumberReading:
     digits: list[Prepared] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Option:
-    """One way of reading a glyph: as these pieces, each a digit."""
-
-    pieces: tuple[Glyph, ...]
-
-
-def options(glyph: Glyph, height: float) -> list[Option]:
-    """The glyph as one digit, and, when it is wide enough to be two touching digits, cut in
-    two at each candidate column."""
-    found = [Option((glyph,))]
-    if may_be_touching(glyph, height):
-        found += [Option(cut(glyph, column)) for column in candidate_cuts(glyph)]
-    return found
+def cuts(glyph: Glyph) -> list[tuple[Glyph, Glyph]]:
+    """The glyph cut in two at each candidate column."""
+    return [cut(glyph, column) for column in candidate_cuts(glyph)]
 
 
 def frame(ink: np.ndarray, glyph: Glyph) -> np.ndarray:
@@ -93,45 +85,55 @@ def read_number(
 
 
 def choose(classify: Classify, read: Ink, glyphs: list[Glyph], policy: Policy) -> NumberReading:
-    """Classify every candidate piece in one call, keep each glyph's likeliest reading."""
+    """Read the glyphs in one call; try cutting the wide ones the model does not read as one
+    digit, their pieces in one more call; keep each glyph's likeliest reading."""
     height = digit_height(glyphs)
-    per_glyph = [options(glyph, height) for glyph in glyphs]
-    pieces = [piece for found in per_glyph for option in found for piece in option.pieces]
-    frames = np.stack([frame(read.ink, piece) for piece in pieces])
-    probabilities = dict(zip(map(id, pieces), classify(frames), strict=True))
-    framed = dict(zip(map(id, pieces), frames, strict=True))
+    shown = {id(glyph): frame(read.ink, glyph) for glyph in glyphs}
+    read_as = dict(zip(shown, classify(np.stack(list(shown.values()))), strict=True))
+    tried = {
+        id(glyph): cuts(glyph)
+        for glyph in glyphs
+        if may_be_touching(glyph, height)
+        and (read_as[id(glyph)].max() < ONE_DIGIT_ABOVE or glyph.width > ALWAYS_CUT * height)
+    }
+    pieces = {id(piece): piece for found in tried.values() for pair in found for piece in pair}
+    if pieces:
+        shown |= {key: frame(read.ink, piece) for key, piece in pieces.items()}
+        read_as |= dict(
+            zip(pieces, classify(np.stack([shown[key] for key in pieces])), strict=True)
+        )
 
     digits, seen, ambiguous = [], [], False
-    for glyph, found in zip(glyphs, per_glyph, strict=True):
-        best, close = _likeliest(glyph, height, found, probabilities)
-        ambiguous |= close
-        for piece in best.pieces:
-            given = answer(probabilities[id(piece)], policy)
+    for glyph in glyphs:
+        chosen: tuple[Glyph, ...] = (glyph,)
+        if tried.get(id(glyph)):
+            pair, close = _likeliest_cut(glyph, height, tried[id(glyph)], read_as)
+            chosen, ambiguous = pair or chosen, ambiguous or close
+        for piece in chosen:
+            given = answer(read_as[id(piece)], policy)
             given.pop("probabilities")
             digits.append({**given, "box": box(piece, read.scale)})
-            seen.append(prepared(read, framed[id(piece)], piece.area / read.ink.size))
+            seen.append(prepared(read, shown[id(piece)], piece.area / read.ink.size))
     return NumberReading(_number(digits, ambiguous), digits=seen)
 
 
-def _likeliest(
-    glyph: Glyph, height: float, found: list[Option], probabilities: dict[int, np.ndarray]
-) -> tuple[Option, bool]:
-    """A glyph's reading, and whether the other way of reading it was nearly as likely.
-
-    The likeliest cut is the one whose pieces' probabilities have the largest product. The
-    widest glyphs are always cut (single digits are seldom that wide); narrower ones only
-    when both pieces are surer digits than the whole glyph (rules chosen on validation
-    numbers: docs/numbers.md)."""
-    if len(found) == 1:
-        return found[0], False
-    sure = {id(p): float(probabilities[id(p)].max()) for option in found for p in option.pieces}
-    whole = sure[id(glyph)]
-    best = max(found[1:], key=lambda option: float(np.prod([sure[id(p)] for p in option.pieces])))
-    split = min(sure[id(p)] for p in best.pieces)
+def _likeliest_cut(
+    glyph: Glyph,
+    height: float,
+    found: list[tuple[Glyph, Glyph]],
+    read_as: dict[int, np.ndarray],
+) -> tuple[tuple[Glyph, Glyph] | None, bool]:
+    """The cut to read a glyph by (None: read it whole), and whether the other reading was
+    nearly as sure. The likeliest cut is the one whose pieces' probabilities have the largest
+    product; it is taken when both pieces are surer digits than the whole glyph, or always for
+    the widest glyphs (rules chosen on validation numbers: docs/numbers.md)."""
+    sure = {id(piece): float(read_as[id(piece)].max()) for pair in found for piece in pair}
+    best = max(found, key=lambda pair: sure[id(pair[0])] * sure[id(pair[1])])
     if glyph.width > ALWAYS_CUT * max(glyph.height, height):
         return best, False
-    chosen = best if split > whole else found[0]
-    return chosen, abs(np.log(split) - np.log(whole)) < np.log(1 / AMBIGUOUS_RATIO)
+    split, whole = min(sure[id(piece)] for piece in best), float(read_as[id(glyph)].max())
+    close = abs(np.log(split) - np.log(whole)) < np.log(1 / AMBIGUOUS_RATIO)
+    return (best if split > whole else None), close
 
 
 def _number(digits: list[dict], ambiguous: bool) -> dict:

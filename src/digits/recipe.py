@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from digits.augment import AugmentConfig, augment_batch
+from digits.compose import touching_pairs
 from digits.errors import ParamsError
 from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
 from digits.model import build_model
@@ -37,14 +38,15 @@ class TrainConfig:
     precision: str = "float32"  # mixed_bfloat16 computes in bfloat16; the saved model is float32
     augment: AugmentConfig | None = None
     non_digits: int = 0  # generated non-digit drawings added, trained towards no class
+    touching_pairs: int = 0  # pairs of training digits written touching, trained so too
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ParamsError("epochs and batch_size must be >= 1 and learning_rate > 0")
         if self.schedule not in SCHEDULES or self.precision not in PRECISIONS:
             raise ParamsError(f"schedule must be one of {SCHEDULES}, precision one of {PRECISIONS}")
-        if self.non_digits < 0:
-            raise ParamsError("non_digits must be >= 0")
+        if self.non_digits < 0 or self.touching_pairs < 0:
+            raise ParamsError("non_digits and touching_pairs must be >= 0")
         if not 0 <= self.warmup_epochs < self.epochs or not 0 <= self.label_smoothing < 1:
             raise ParamsError("warmup_epochs must be in [0, epochs), label_smoothing in [0, 1)")
 
@@ -67,13 +69,19 @@ def with_non_digits(
     x: np.ndarray, y: np.ndarray, config: TrainConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """The training set plus `config.non_digits` drawings of the trained non-digit kinds
-    (digits.non_digits), labelled NOT_A_DIGIT; seeded by the recipe's seed."""
-    if not config.non_digits:
+    (digits.non_digits) and `config.touching_pairs` pairs of its own digits written touching
+    (digits.compose: two digits are not one, which /read cuts by), labelled NOT_A_DIGIT;
+    seeded by the recipe's seed."""
+    extra = []
+    if config.non_digits:
+        extra.append(make_non_digits(config.non_digits, config.seed)[0])
+    if config.touching_pairs:
+        extra.append(touching_pairs(x[y != NOT_A_DIGIT], config.touching_pairs, config.seed))
+    if not extra:
         return x, y
-    drawings, _ = make_non_digits(config.non_digits, config.seed)
-    drawings = drawings.reshape(-1, *x.shape[1:]).astype(x.dtype)
-    labels = np.full(len(drawings), NOT_A_DIGIT, np.int64)
-    return np.concatenate([x, drawings]), np.concatenate([y.astype(np.int64), labels])
+    added = np.concatenate(extra).reshape(-1, *x.shape[1:]).astype(x.dtype)
+    labels = np.full(len(added), NOT_A_DIGIT, np.int64)
+    return np.concatenate([x, added]), np.concatenate([y.astype(np.int64), labels])
 
 
 def training_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:
