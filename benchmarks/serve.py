@@ -40,9 +40,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.polling import poll_until  # noqa: E402
 from support.ports import free_port  # noqa: E402
 
+from digits.compose import compose_number  # noqa: E402
 from digits.dataset import load_split  # noqa: E402
 from digits.paths import split_file  # noqa: E402
-from digits.wild import compose_number, ink_photo, make_number_set, number_photo  # noqa: E402
+from digits.wild import ink_photo, make_number_set, number_photo  # noqa: E402
 
 BATCH = 32  # images per /predict_batch request
 

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from digits.compose import compose_number, touching_pairs
 from digits.images import read_ink
 from digits.number_reading import MAX_DIGITS, WORK_SIDE, read_number
 from digits.policy import Policy
 from digits.segmentation import candidate_cuts, cut, glyphs_of, union
-from digits.wild import NUMBER_STYLES, compose_number, make_number_set
+from digits.wild import NUMBER_STYLES, make_number_set
 
 POLICY = Policy(0.6, 0.6)
 PEN = 9
@@ -143,3 +144,14 @@ def test_number_styles_are_images_the_reader_reads(style: str) -> None:
     assert chosen
     for data in chosen:
         assert read_number(BoxReader(), data, POLICY).status == 200
+
+
+def test_touching_pairs_for_training_are_two_digits_in_one_frame() -> None:
+    digits = np.zeros((4, 28, 28, 1), np.float32)
+    digits[:, 6:22, 7:21] = 1.0  # blocks, 14 pixels wide and 16 high
+    frames = touching_pairs(digits, 3, seed=0)
+    assert frames.shape == (3, 28, 28) and frames.min() >= 0 and frames.max() <= 1
+    for framed in frames:
+        columns = np.flatnonzero(framed.max(axis=0) > 0.5)
+        rows = np.flatnonzero(framed.max(axis=1) > 0.5)
+        assert len(columns) > len(rows)  # wider than tall: two blocks side by side, framed

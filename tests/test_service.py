@@ -22,11 +22,12 @@ from support.polling import poll_until
 from support.processes import listening_on, run
 from support.project import Project
 
+from digits.compose import compose_number
 from digits.images import BlankImageError, to_mnist
 from digits.number_reading import read_number
 from digits.policy import Policy
 from digits.serving import DigitClassifier
-from digits.wild import NUMBER_STYLES, compose_number
+from digits.wild import NUMBER_STYLES
 
 pytestmark = pytest.mark.integration
 
@@ -246,7 +247,7 @@ def test_page_health_metrics_and_model_info(
     info = client.get("/model").json()
     assert info["tag"].startswith("mnist-cnn:") and info["mlflow_version"]
     params = yaml.safe_load((pipeline_project.path / "params.yaml").read_text())["evaluate"]
-    policy = {key: params[key] for key in ("uncertain_below", "not_digit_below")}
+    policy = {key: params[key] for key in ("uncertain_below", "not_digit_below", "one_digit_above")}
     assert {key: info[key] for key in policy} == policy  # the rule the model was evaluated with
 
 

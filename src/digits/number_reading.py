@@ -31,7 +31,6 @@ MAX_DIGITS = 16  # more separate marks than this are not one number
 # answer is then flagged uncertain.
 AMBIGUOUS_RATIO = 0.95
 ALWAYS_CUT = 1.4  # a glyph wider than this share of the digits' height is read as two
-ONE_DIGIT_ABOVE = 0.9  # a wide glyph read as a digit this surely is not tried cut
 Classify = Callable[[np.ndarray], np.ndarray]
 
 
@@ -94,7 +93,7 @@ def choose(classify: Classify, read: Ink, glyphs: list[Glyph], policy: Policy) -
         id(glyph): cuts(glyph)
         for glyph in glyphs
         if may_be_touching(glyph, height)
-        and (read_as[id(glyph)].max() < ONE_DIGIT_ABOVE or glyph.width > ALWAYS_CUT * height)
+        and (read_as[id(glyph)].max() < policy.one_digit_above or glyph.width > ALWAYS_CUT * height)
     }
     pieces = {id(piece): piece for found in tried.values() for pair in found for piece in pair}
     if pieces:
