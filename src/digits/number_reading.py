@@ -30,7 +30,6 @@ MAX_DIGITS = 16  # more separate marks than this are not one number
 # Cut or not is ambiguous when the reading that loses is at least this sure in comparison: the
 # answer is then flagged uncertain.
 AMBIGUOUS_RATIO = 0.95
-ALWAYS_CUT = 1.4  # a glyph wider than this share of the digits' height is read as two
 Classify = Callable[[np.ndarray], np.ndarray]
 
 
@@ -92,8 +91,7 @@ def choose(classify: Classify, read: Ink, glyphs: list[Glyph], policy: Policy) -
     tried = {
         id(glyph): cuts(glyph)
         for glyph in glyphs
-        if may_be_touching(glyph, height)
-        and (read_as[id(glyph)].max() < policy.one_digit_above or glyph.width > ALWAYS_CUT * height)
+        if may_be_touching(glyph, height) and read_as[id(glyph)].max() < policy.one_digit_above
     }
     pieces = {id(piece): piece for found in tried.values() for pair in found for piece in pair}
     if pieces:
@@ -106,7 +104,7 @@ def choose(classify: Classify, read: Ink, glyphs: list[Glyph], policy: Policy) -
     for glyph in glyphs:
         chosen: tuple[Glyph, ...] = (glyph,)
         if tried.get(id(glyph)):
-            pair, close = _likeliest_cut(glyph, height, tried[id(glyph)], read_as)
+            pair, close = _likeliest_cut(glyph, tried[id(glyph)], read_as)
             chosen, ambiguous = pair or chosen, ambiguous or close
         for piece in chosen:
             given = answer(read_as[id(piece)], policy)
@@ -117,19 +115,14 @@ def choose(classify: Classify, read: Ink, glyphs: list[Glyph], policy: Policy) -
 
 
 def _likeliest_cut(
-    glyph: Glyph,
-    height: float,
-    found: list[tuple[Glyph, Glyph]],
-    read_as: dict[int, np.ndarray],
+    glyph: Glyph, found: list[tuple[Glyph, Glyph]], read_as: dict[int, np.ndarray]
 ) -> tuple[tuple[Glyph, Glyph] | None, bool]:
     """The cut to read a glyph by (None: read it whole), and whether the other reading was
     nearly as sure. The likeliest cut is the one whose pieces' probabilities have the largest
-    product; it is taken when both pieces are surer digits than the whole glyph, or always for
-    the widest glyphs (rules chosen on validation numbers: docs/numbers.md)."""
+    product; it is taken when both pieces are surer digits than the whole glyph (the rules
+    were chosen on validation numbers: docs/numbers.md)."""
     sure = {id(piece): float(read_as[id(piece)].max()) for pair in found for piece in pair}
     best = max(found, key=lambda pair: sure[id(pair[0])] * sure[id(pair[1])])
-    if glyph.width > ALWAYS_CUT * max(glyph.height, height):
-        return best, False
     split, whole = min(sure[id(piece)] for piece in best), float(read_as[id(glyph)].max())
     close = abs(np.log(split) - np.log(whole)) < np.log(1 / AMBIGUOUS_RATIO)
     return (best if split > whole else None), close

@@ -17,7 +17,7 @@ class Policy:
     # A glyph of a number wide enough to be two touching digits, read as one digit less surely
     # than this, is tried cut in two (POST /read). A model trained on touching pairs is unsure
     # of them.
-    one_digit_above: float = 0.9
+    one_digit_above: float = 0.5
 
     @classmethod
     def of(cls, settings: Mapping) -> "Policy":

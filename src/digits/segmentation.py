@@ -17,7 +17,7 @@ SPECK_HEIGHT = 0.4  # ...or under this share of the digits' height are noise, do
 OVERLAP_TO_MERGE = 0.5  # a short part overlapping another by this share of its width...
 PART_HEIGHT = 0.75  # ...short: under this share of the digits' height; they are one digit
 ALMOST_ALL = 0.8  # so are parts of any height overlapping by this share of the narrower one
-WIDE = 0.9  # a part wider than this share of its height may be touching digits
+WIDE = 0.7  # a part wider than this share of the digits' height may be touching digits
 CUTS = 15  # candidate cuts tried per glyph that may be touching digits
 EIGHT_NEIGHBOURS = np.ones((3, 3), bool)
 
