@@ -86,7 +86,7 @@ def read_accuracy(url: str, count: int) -> dict:
     """The share of generated numbers of test digits the served /read reads right: digits
     apart, and with a touching pair (the evaluate stage's sets, through a real server)."""
     found = test_digits()
-    if found is None:
+    if found is None or not count:
         return {}
     scores = {}
     with httpx.Client(base_url=url, timeout=60) as client:

@@ -124,7 +124,7 @@ def _likeliest_cut(
     sure = {id(piece): float(read_as[id(piece)].max()) for pair in found for piece in pair}
     best = max(found, key=lambda pair: sure[id(pair[0])] * sure[id(pair[1])])
     split, whole = min(sure[id(piece)] for piece in best), float(read_as[id(glyph)].max())
-    close = abs(np.log(split) - np.log(whole)) < np.log(1 / AMBIGUOUS_RATIO)
+    close = bool(abs(np.log(split) - np.log(whole)) < np.log(1 / AMBIGUOUS_RATIO))
     return (best if split > whole else None), close
 
 
