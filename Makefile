@@ -138,7 +138,7 @@ bench-load: install ## 60 s at concurrency 64 of valid and hostile uploads: no 5
 bento: install ## Build and export the bento (the package stage: dvc repro package)
 	dvc repro package
 
-screenshot: install browser ## Refresh docs/ui.png from a server on PORT (run make serve first)
+screenshot: install browser ## Refresh docs/ui.png and ui-number.png from a server on PORT (make serve first)
 	DIGITS_URL=http://127.0.0.1:$(PORT) UI_SCREENSHOT=$(CURDIR)/docs/ui.png \
 	  UI_NUMBER_SCREENSHOT=$(CURDIR)/docs/ui-number.png \
 	  python -m pytest -q tests/test_ui.py -k "drawing or number"

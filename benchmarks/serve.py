@@ -328,9 +328,11 @@ def main() -> None:
     for name, result in results.items():
         if "read" in result:
             read = result["read"]
-            accuracy = ", ".join(f"{key} {result[key]:.3f}" for key in result if "accuracy" in key)
+            scored = [f"{key} {result[key]:.3f}" for key in result if "accuracy" in key]
+            accuracy = (
+                ", ".join(scored) or "accuracy: not measured (no test split, or not this run)"
+            )
             latency = f"p50 {read['p50_ms']:.1f} ms, p95 {read['p95_ms']:.1f} ms"
-            accuracy = accuracy or "no test split here: no accuracy"
             print(f"{name}: /read of an 800x300 4-digit photo, c=1: {latency}; {accuracy}")
 
 

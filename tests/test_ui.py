@@ -92,7 +92,7 @@ def test_writing_a_number_shows_it_with_a_box_per_digit(page, tmp_path: Path) ->
     if os.environ.get("DIGITS_URL"):  # a served model trained on MNIST (make screenshot)
         assert number == "42"
     screenshot = Path(os.environ.get("UI_NUMBER_SCREENSHOT", tmp_path / "number.png"))
-    page.screenshot(path=str(screenshot))
+    page.screenshot(path=str(screenshot), full_page=True)  # the boxes sit below the wide pad
     page.click("#clear")
     assert page.locator("#number").inner_text() == ""
     page.check("#mode input[value='digit']")
