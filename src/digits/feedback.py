@@ -39,16 +39,17 @@ def correct(engine: sa.Engine, answer_id: str, digit: int | None, wait: float = 
     be on its way to the log (written in batches, by whichever worker gave it): an unknown id
     is looked up again for up to `wait` seconds."""
     deadline = time.monotonic() + wait
-    while True:
-        try:
-            create_tables(engine)
-            return _correct(engine, answer_id, digit)
-        except UnknownAnswer:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-        except sa.exc.OperationalError as error:
-            raise LogUnavailable(f"the prediction log cannot be reached ({error.orig})") from None
+    try:
+        create_tables(engine)
+        while True:
+            try:
+                return _correct(engine, answer_id, digit)
+            except UnknownAnswer:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    except sa.exc.OperationalError as error:
+        raise LogUnavailable(f"the prediction log cannot be reached ({error.orig})") from None
 
 
 def _correct(engine: sa.Engine, answer_id: str, digit: int | None) -> dict:
