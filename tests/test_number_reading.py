@@ -97,6 +97,8 @@ def test_read_number_answers_each_digit_with_its_box_in_upload_pixels() -> None:
     data = page([one(60), one(140), one(220), one(300)], size=(800, 160))
     answer = read_number(reader, data, POLICY).answer
     assert answer["number"] == "1111" and answer["uncertain"] is False
+    single = read_number(BoxReader(), page([one(200)]), POLICY).answer
+    assert single["number"] == "1" and len(single["digits"]) == 1
     assert reader.calls == 1  # all its digits in one batched call
     for digit, left in zip(answer["digits"], (60, 140, 220, 300), strict=True):
         x, y, width, height = digit["box"]
