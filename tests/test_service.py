@@ -159,16 +159,24 @@ def test_the_hostile_corpus_is_broad() -> None:
     assert {400, 413, 415, 200} <= {upload.status for upload in HOSTILE}
 
 
+def answer_to(client: httpx.Client, route: str, upload: Upload) -> dict | None:
+    """The body of a 200 answer to the upload; None when it was refused, as it must be, with
+    the status and the error it must give."""
+    response = client.post(route, content=upload.body, headers=upload.headers)
+    assert response.status_code == upload.status, response.text
+    body = response.json()
+    if upload.status == 200:
+        return body
+    assert upload.says in body["error"], body
+    return None
+
+
 @pytest.mark.parametrize("upload", HOSTILE, ids=[upload.name for upload in HOSTILE])
 def test_hostile_upload_gets_a_clear_answer_and_the_service_stays_ready(
     client: httpx.Client, model: DigitClassifier, upload: Upload
 ) -> None:
-    response = client.post("/predict", content=upload.body, headers=upload.headers)
-    assert response.status_code == upload.status, response.text
-    body = response.json()
-    if upload.status != 200:
-        assert upload.says in body["error"], body
-    else:  # a valid image: the model's own answer for it, or no digit when it is blank
+    body = answer_to(client, "/predict", upload)
+    if body is not None:  # a valid image: the model's own answer for it, or no digit when blank
         try:
             expected = expected_probabilities(model, upload.image)
         except BlankImageError:
@@ -182,13 +190,10 @@ def test_hostile_upload_gets_a_clear_answer_and_the_service_stays_ready(
 def test_hostile_upload_to_read_gets_the_same_clear_answer(
     client: httpx.Client, upload: Upload
 ) -> None:
-    response = client.post("/read", content=upload.body, headers=upload.headers)
-    assert response.status_code == upload.status, response.text
-    body = response.json()
-    if upload.status != 200:
-        assert upload.says in body["error"], body
-    else:
+    body = answer_to(client, "/read", upload)
+    if body is not None:
         assert body["number"] is None or len(body["number"]) == len(body["digits"])
+    assert client.get("/readyz").status_code == 200
 
 
 def test_every_route_caps_the_upload(client: httpx.Client) -> None:

@@ -51,8 +51,8 @@ class Glyph:
         return int(self.mask.sum())
 
     def crop(self, ink: np.ndarray) -> np.ndarray:
-        """The ink under the box, other strokes within it blanked (but for the one pixel
-        around these strokes that the framing keeps)."""
+        """The ink under the box, other strokes in it included: framing it with `mask` keeps
+        these strokes alone (and the one pixel around them)."""
         return ink[self.top : self.bottom, self.left : self.right]
 
 
