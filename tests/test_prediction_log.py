@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from support.ports import free_port
 
+from digits.drift import SINGLE_IMAGE_ROUTES
 from digits.errors import MissingInputError
 from digits.prediction_log import (
     PredictionLog,
@@ -124,6 +125,16 @@ def test_retention_keeps_the_newest_rows_within_the_days(tmp_path: Path) -> None
         log.record(row(index, at=now - 100 + index))
     log.close()
     assert [r["digit"] for r in latest(database, 100)] == [4, 5, 6, 7, 8]
+
+
+def test_the_drift_window_holds_answers_about_single_images_only(tmp_path: Path) -> None:
+    database = str(tmp_path / "log.db")
+    log = PredictionLog(database, KEEP_ALL)
+    for index in range(6):  # digits of numbers read by /read, between single images
+        log.record(row(index) | {"route": "/read" if index % 2 else "/predict"})
+    log.close()
+    assert [r["digit"] for r in latest(database, 100)] == [0, 1, 2, 3, 4, 5]
+    assert [r["digit"] for r in latest(database, 100, SINGLE_IMAGE_ROUTES)] == [0, 2, 4]
 
 
 def test_reading_a_missing_log_says_so(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,13 +238,16 @@ def prune(connection: sa.Connection, retention: Retention) -> None:
     connection.execute(PREDICTIONS.delete().where(PREDICTIONS.c.at <= newest, uncorrected))
 
 
-def latest(location: str, count: int) -> list[dict]:
-    """The FACTS of the newest `count` rows, oldest first."""
+def latest(location: str, count: int, routes: Sequence[str] | None = None) -> list[dict]:
+    """The FACTS of the newest `count` rows (of answers on `routes` only, when given), oldest
+    first."""
     engine = connect(location)
     try:
         with engine.connect() as connection:
             columns = [PREDICTIONS.c[name] for name in ("at", *FACTS)]
             query = sa.select(*columns).order_by(PREDICTIONS.c.at.desc()).limit(count)
+            if routes is not None:
+                query = query.where(PREDICTIONS.c.route.in_(routes))
             rows = [dict(row._mapping) for row in connection.execute(query)]
     except sa.exc.SQLAlchemyError as error:
         raise MissingInputError(
