@@ -89,9 +89,8 @@ def drop_specks(glyphs: list[Glyph]) -> list[Glyph]:
         return []
     largest = max(g.area for g in glyphs)
     kept = [g for g in glyphs if g.area >= SPECK_AREA * largest]
-    tall = [g.height for g in kept if g.height >= 0.5 * max(g.height for g in kept)]
-    digit_height = float(np.median(tall))
-    return [g for g in kept if g.height >= SPECK_HEIGHT * digit_height or _bar_like(g, kept)]
+    height = digit_height(kept)
+    return [g for g in kept if g.height >= SPECK_HEIGHT * height or _bar_like(g, kept)]
 
 
 def _bar_like(glyph: Glyph, glyphs: list[Glyph]) -> bool:
