@@ -48,12 +48,18 @@ from digits.wild import ink_photo, make_number_set, number_photo  # noqa: E402
 BATCH = 32  # images per /predict_batch request
 
 
-def photo_400(seed: int) -> bytes:
-    """A 400x400 JPEG phone photo of a digit (a generated stroke pattern, not MNIST data)."""
-    rng = np.random.default_rng(seed)
+def generated_one() -> np.ndarray:
+    """A 28x28 "1" with a flag (a stroke pattern, not MNIST data): enough for realistic images."""
     digit = np.zeros((28, 28), np.float32)
-    digit[5:23, 12:16] = 1.0  # a "1" with a flag: enough for a realistic image
+    digit[5:23, 12:16] = 1.0
     digit[5:9, 8:14] = 1.0
+    return digit
+
+
+def photo_400(seed: int) -> bytes:
+    """A 400x400 JPEG phone photo of a generated digit."""
+    rng = np.random.default_rng(seed)
+    digit = generated_one()
     image = Image.open(io.BytesIO(ink_photo(digit, rng))).convert("RGB").resize((400, 400))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
@@ -74,9 +80,7 @@ def number_800x300(seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     found = test_digits()
     if found is None:
-        digits = [np.zeros((28, 28), np.float32) for _ in range(4)]
-        for digit in digits:
-            digit[5:23, 12:16] = 1.0
+        digits = [generated_one() for _ in range(4)]
     else:
         digits = list(found[0][rng.choice(len(found[0]), 4, replace=False)])
     return number_photo(compose_number(digits, rng), rng, 800, 300)
