@@ -247,9 +247,14 @@ def otsu_threshold(values: np.ndarray, bins: int = 64) -> float:
     return float(centres[int(np.argmax(between))])
 
 
+def stroke_mask(ink: np.ndarray) -> np.ndarray:
+    """Pixels of strokes: above Otsu's threshold (and the least contrast a stroke has)."""
+    return ink > max(otsu_threshold(ink), MIN_CONTRAST)
+
+
 def digit_mask(ink: np.ndarray) -> np.ndarray:
-    """Pixels of the digit: above Otsu's threshold, in components big enough not to be noise."""
-    mask = ink > max(otsu_threshold(ink), MIN_CONTRAST)
+    """Pixels of the digit: strokes, in components big enough not to be noise."""
+    mask = stroke_mask(ink)
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))  # diagonal neighbours too
     if count > 1:
         areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from digits.images import MIN_CONTRAST, otsu_threshold
+from digits.images import stroke_mask
 
 SPECK_AREA = 0.05  # parts under this share of the largest part's area...
 SPECK_HEIGHT = 0.4  # ...or under this share of the digits' height are noise, dots or dashes
@@ -54,11 +54,6 @@ class Glyph:
         """The ink under the box, other strokes in it included: framing it with `mask` keeps
         these strokes alone (and the one pixel around them)."""
         return ink[self.top : self.bottom, self.left : self.right]
-
-
-def stroke_mask(ink: np.ndarray) -> np.ndarray:
-    """Pixels of strokes: above Otsu's threshold, as for a single digit."""
-    return ink > max(otsu_threshold(ink), MIN_CONTRAST)
 
 
 def parts(mask: np.ndarray) -> list[Glyph]:
