@@ -288,7 +288,7 @@ class DigitRecognizer:
         """A photo, scan or drawing of a written number -> the number, and each digit left to
         right with its box in the upload's pixels, confidence and uncertain flag. All its digits
         go through the model in one call; touching digits are cut where the model reads two
-        digits best. No digit: number null."""
+        digits best (their candidate pieces in one more call). No digit: number null."""
         started = time.perf_counter()
         data = image.read_bytes()
         reading = await run_in_threadpool(
