@@ -116,6 +116,9 @@ rollback: install ## Move the champion back to the one before it (REASON="why" o
 load-balancer: haproxy ## HAProxy on 127.0.0.1:3000 in front of instances on :3001, :3002 (service/haproxy.cfg)
 	exec haproxy -db -f service/haproxy.cfg
 
+fit-cuts: install ## Fit how cuts of touching digits are ranked (evaluate.cut_ranking) for data/model
+	@PYTHONPATH=src python -m digits.cut_ranking
+
 bench-accuracy: install ## The default recipe with 3 seeds, each a full pipeline on real MNIST: mean ± sd (MNIST_MIRROR)
 	python benchmarks/accuracy.py
 

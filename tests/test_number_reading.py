@@ -1,46 +1,19 @@
 """Reading whole numbers: segmentation of drawn strokes, and read_number's answers."""
 
-import io
 import json
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from support.writing import BoxReader, five_with_a_loose_bar, one, page, seven
 
 from digits.compose import compose_number, touching_pairs
 from digits.images import read_ink
-from digits.number_reading import MAX_DIGITS, WORK_SIDE, read_number
-from digits.policy import Policy
+from digits.number_reading import MAX_DIGITS, WORK_SIDE, cut_features, cuts, read_number
+from digits.policy import CutRanking, Policy
 from digits.segmentation import candidate_cuts, cut, glyphs_of, union
 from digits.wild import NUMBER_STYLES, make_number_set
 
 POLICY = Policy(0.6, 0.6)
-PEN = 9
-
-
-def page(strokes: list[list[tuple[int, int]]], size: tuple[int, int] = (400, 160)) -> bytes:
-    """Dark pen strokes (polylines) on white paper, PNG."""
-    image = Image.new("L", size, 255)
-    draw = ImageDraw.Draw(image)
-    for line in strokes:
-        draw.line(line, fill=0, width=PEN, joint="curve")
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def one(left: int) -> list[tuple[int, int]]:
-    return [(left, 30), (left, 130)]
-
-
-def seven(left: int) -> list[tuple[int, int]]:
-    return [(left, 30), (left + 50, 30), (left + 15, 130)]
-
-
-def five_with_a_loose_bar(left: int) -> list[list[tuple[int, int]]]:
-    bar = [(left + 8, 30), (left + 50, 30)]  # not touching the body
-    body = [(left, 44), (left, 75), (left + 45, 80), (left + 45, 125), (left, 128)]
-    return [bar, body]
 
 
 def ink_of(data: bytes) -> np.ndarray:
@@ -76,22 +49,6 @@ def test_touching_digits_are_cut_where_they_meet() -> None:
     assert union([left, right]).area <= glyph.area
 
 
-class BoxReader:
-    """A stand-in classifier for the reading logic: sure of a 1 in frames whose ink is no
-    wider than tall (one digit in MNIST's framing), and for wider ones (two digits framed
-    together) unsure of every digit, as the model trained on touching pairs is."""
-
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        self.calls = getattr(self, "calls", 0) + 1
-        self.frames = len(frames)
-        columns = (frames > 0.3).any(axis=1).sum(axis=1)
-        probabilities = np.full((len(frames), 10), 0.1)
-        one = columns <= 16
-        probabilities[one] = 0.01 / 9
-        probabilities[one, 1] = 0.99
-        return probabilities
-
-
 def test_read_number_answers_each_digit_with_its_box_in_upload_pixels() -> None:
     reader = BoxReader()
     data = page([one(60), one(140), one(220), one(300)], size=(800, 160))
@@ -113,6 +70,31 @@ def test_a_wide_glyph_that_reads_better_cut_is_read_as_two_digits() -> None:
     assert reader.calls == 2 and reader.frames > 2  # the glyph, then its candidate cuts
     [first, second] = answer["digits"]
     assert first["box"][0] + first["box"][2] <= second["box"][0] + 12
+
+
+def test_what_a_cut_shows_is_measured_on_its_pieces() -> None:
+    [glyph] = glyphs_of(ink_of(page([seven(100), seven(152)])))
+    tried = cuts(glyph)[0]
+    column, left, right = tried
+    sure, torn = np.full(10, 0.01), np.full(10, 0.01)
+    sure[1], torn[2], torn[3] = 0.91, 0.46, 0.45
+    features = cut_features(glyph, tried, sure, torn)
+    assert features[0] == pytest.approx(np.log(0.46))  # the less sure piece
+    assert features[1] == pytest.approx(np.log(0.91 / 0.01) + np.log(0.46 / 0.45))
+    assert features[2] == pytest.approx(glyph.mask[:, column].sum() / glyph.height)
+    assert features[3] == pytest.approx(abs(np.log(left.width / right.width)))
+
+
+def test_the_policy_ranking_chooses_among_equally_sure_cuts() -> None:
+    data = page([seven(100), seven(152)])  # every cut into narrow pieces reads 1 at 0.99
+    widths = {}
+    for name, weight in (("even", -5.0), ("uneven", 5.0)):
+        policy = Policy(0.6, 0.6, cut_ranking=CutRanking(uneven_widths=weight))
+        answer = read_number(BoxReader(), data, policy).answer
+        assert answer["number"] == "11"
+        widths[name] = [digit["box"][2] for digit in answer["digits"]]
+    ratio = {name: max(w) / min(w) for name, w in widths.items()}
+    assert ratio["even"] < ratio["uneven"]
 
 
 def test_blank_unreadable_and_crowded_images_are_answered_clearly() -> None:
@@ -144,7 +126,7 @@ def test_number_styles_are_images_the_reader_reads(style: str) -> None:
     images = np.zeros((6, 28, 28), np.float32)
     images[:, 4:24, 12:16] = 1.0  # ones
     samples = make_number_set(images, np.ones(6, int), 10, seed=1, touching=False)
-    chosen = [data for name, _, data in samples if name == style]
+    chosen = [sample.data for sample in samples if sample.style == style]
     assert chosen
     for data in chosen:
         assert read_number(BoxReader(), data, POLICY).status == 200

@@ -1,10 +1,11 @@
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from digits.policy import Policy
+from digits.policy import CutRanking, Policy
 from digits.serving import answer, blank_answer
 
 RULE = Policy(uncertain_below=0.95, not_digit_below=0.6)
@@ -47,6 +48,8 @@ def test_the_thresholds_are_the_callers() -> None:
 
 def test_the_policy_travels_as_a_dict_and_older_versions_have_no_not_digit_rule() -> None:
     assert Policy.of(RULE.as_dict()) == RULE
+    ranked = Policy(0.9, cut_ranking=CutRanking(1.0, 0.3, 5.0, -2.5))
+    assert Policy.of(json.loads(json.dumps(ranked.as_dict()))) == ranked
     assert Policy.of({"uncertain_below": 0.9}) == Policy(0.9, 0.0)
 
 

@@ -155,11 +155,11 @@ def number_scores(
     right_digits = written_digits = 0
     for group, touching in (("apart", False), ("touching", True)):
         samples = make_number_set(images, labels, count, seed, touching)
-        read = [read_number(classify, data, policy).answer for _, _, data in samples]
+        read = [read_number(classify, sample.data, policy).answer for sample in samples]
         numbers = [answer.get("number") or "" for answer in read]
-        written = [number for _, number, _ in samples]
+        written = [sample.number for sample in samples]
         right = np.array([got == want for got, want in zip(numbers, written, strict=True)])
-        styles = [style for style, _, _ in samples]
+        styles = [sample.style for sample in samples]
         scores |= _mean_by(styles, right, f"number_accuracy_{group}")
         scores[f"number_uncertain_{group}"] = round(
             float(np.mean([answer.get("uncertain", True) for answer in read])), 6

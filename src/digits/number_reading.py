@@ -4,8 +4,9 @@ stage scores numbers with.
 The glyphs that digits.segmentation finds go through the model in one batched call. A glyph
 wide enough to be two touching digits that the model does not read as one digit (it learnt
 that two digits are not one: digits.compose) is tried cut in two at each candidate column: the
-pieces of every such glyph go through the model in a second call, and the cut whose pieces the
-model is surest of wins when both read as surer digits than the whole.
+pieces of every such glyph go through the model in a second call. The cuts are ranked by the
+policy's CutRanking of what each shows (cut_features); the first is taken when both its pieces
+read as surer digits than the whole.
 """
 
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digits.images import MAX_PIXELS, BlankImageError, Ink, Prepared, frame_ink, prepared, read_ink
-from digits.policy import Policy
+from digits.policy import CutRanking, Policy
 from digits.segmentation import (
     Glyph,
     candidate_cuts,
@@ -30,7 +31,9 @@ MAX_DIGITS = 16  # more separate marks than this are not one number
 # Cut or not is ambiguous when the reading that loses is at least this sure in comparison: the
 # answer is then flagged uncertain.
 AMBIGUOUS_RATIO = 0.95
+TINY = 1e-12  # the least probability taken a logarithm of
 Classify = Callable[[np.ndarray], np.ndarray]
+Cut = tuple[int, Glyph, Glyph]  # the column of the glyph's box cut at, and the two pieces
 
 
 @dataclass
@@ -42,9 +45,22 @@ class NumberReading:
     digits: list[Prepared] = field(default_factory=list)
 
 
-def cuts(glyph: Glyph) -> list[tuple[Glyph, Glyph]]:
+def cuts(glyph: Glyph) -> list[Cut]:
     """The glyph cut in two at each candidate column."""
-    return [cut(glyph, column) for column in candidate_cuts(glyph)]
+    return [(column, *cut(glyph, column)) for column in candidate_cuts(glyph)]
+
+
+def cut_features(glyph: Glyph, tried: Cut, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """What a cut shows, in CutRanking's order, from its pieces' probabilities `left`, `right`."""
+    column, left_piece, right_piece = tried
+    first, second = np.sort(np.stack([left, right]), axis=1)[:, :-3:-1].T
+    first, second = np.log(np.maximum(first, TINY)), np.log(np.maximum(second, TINY))
+    return np.array([
+        first.min(),
+        (first - second).sum(),
+        glyph.mask[:, column].sum() / glyph.height,
+        abs(np.log(left_piece.width / right_piece.width)),
+    ])  # fmt: skip
 
 
 def frame(ink: np.ndarray, glyph: Glyph) -> np.ndarray:
@@ -93,7 +109,7 @@ def choose(classify: Classify, read: Ink, glyphs: list[Glyph], policy: Policy) -
         for glyph in glyphs
         if may_be_touching(glyph, height) and read_as[id(glyph)].max() < policy.one_digit_above
     }
-    pieces = {id(piece): piece for found in tried.values() for pair in found for piece in pair}
+    pieces = {id(piece): piece for found in tried.values() for _, *pair in found for piece in pair}
     if pieces:
         shown |= {key: frame(read.ink, piece) for key, piece in pieces.items()}
         read_as |= dict(
@@ -104,7 +120,7 @@ def choose(classify: Classify, read: Ink, glyphs: list[Glyph], policy: Policy) -
     for glyph in glyphs:
         chosen: tuple[Glyph, ...] = (glyph,)
         if tried.get(id(glyph)):
-            pair, close = _likeliest_cut(glyph, tried[id(glyph)], read_as)
+            pair, close = _likeliest_cut(glyph, tried[id(glyph)], read_as, policy.cut_ranking)
             chosen, ambiguous = pair or chosen, ambiguous or close
         for piece in chosen:
             given = answer(read_as[id(piece)], policy)
@@ -115,17 +131,21 @@ def choose(classify: Classify, read: Ink, glyphs: list[Glyph], policy: Policy) -
 
 
 def _likeliest_cut(
-    glyph: Glyph, found: list[tuple[Glyph, Glyph]], read_as: dict[int, np.ndarray]
+    glyph: Glyph, found: list[Cut], read_as: dict[int, np.ndarray], ranking: CutRanking
 ) -> tuple[tuple[Glyph, Glyph] | None, bool]:
-    """The cut to read a glyph by (None: read it whole), and whether the other reading was
-    nearly as sure. The likeliest cut is the one whose pieces' probabilities have the largest
-    product; it is taken when both pieces are surer digits than the whole glyph (the rules
-    were chosen on validation numbers: docs/numbers.md)."""
-    sure = {id(piece): float(read_as[id(piece)].max()) for pair in found for piece in pair}
-    best = max(found, key=lambda pair: sure[id(pair[0])] * sure[id(pair[1])])
-    split, whole = min(sure[id(piece)] for piece in best), float(read_as[id(glyph)].max())
+    """The pieces to read a glyph by (None: read it whole), and whether the other reading was
+    nearly as sure. The cut ranked first is taken when both its pieces are surer digits than
+    the whole glyph (the rules were chosen on validation numbers: docs/numbers.md)."""
+    _, left, right = max(
+        found,
+        key=lambda tried: ranking.score(
+            cut_features(glyph, tried, read_as[id(tried[1])], read_as[id(tried[2])])
+        ),
+    )
+    split = min(float(read_as[id(left)].max()), float(read_as[id(right)].max()))
+    whole = float(read_as[id(glyph)].max())
     close = bool(abs(np.log(split) - np.log(whole)) < np.log(1 / AMBIGUOUS_RATIO))
-    return (best if split > whole else None), close
+    return ((left, right) if split > whole else None), close
 
 
 def _number(digits: list[dict], ambiguous: bool) -> dict:

@@ -8,6 +8,7 @@ random generator, so a seed gives the same set every time.
 
 import io
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -251,11 +252,18 @@ NUMBER_STYLES: dict[str, NumberStyle] = {
 }
 
 
+class NumberSample(NamedTuple):
+    style: str
+    number: str  # the number written
+    data: bytes  # the encoded image
+    pair: int | None  # where the touching pair starts (digits `pair` and `pair + 1`)
+
+
 def make_number_set(
     images: np.ndarray, labels: np.ndarray, count: int, seed: int, touching: bool
-) -> list[tuple[str, str, bytes]]:
-    """(style, the number written, encoded image) for `count` numbers of 1 to 6 of `images`
-    (with a touching pair, 2 to 6), in the realistic number styles in turn."""
+) -> list[NumberSample]:
+    """`count` numbers of 1 to 6 of `images` (with a touching pair, 2 to 6), in the realistic
+    number styles in turn."""
     rng = np.random.default_rng(seed)
     samples = []
     for index in range(count):
@@ -267,7 +275,7 @@ def make_number_set(
             number = compose_number([images[i].squeeze() for i in chosen], rng, pair)
         style = list(NUMBER_STYLES)[index % len(NUMBER_STYLES)]
         written = "".join(str(int(labels[i])) for i in chosen)
-        samples.append((style, written, NUMBER_STYLES[style](number, rng)))
+        samples.append(NumberSample(style, written, NUMBER_STYLES[style](number, rng), pair))
     return samples
 
 
