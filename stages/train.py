@@ -54,7 +54,8 @@ def main() -> None:
         print(
             f"train: MLflow run {run.info.run_id}; {len(y_train)} train (with"
             f" {len(corrections.ids)} corrections x {params['feedback_repeat']}) and"
-            f" {config.non_digits} non-digit drawings and {config.touching_pairs} touching pairs,"
+            f" {config.non_digits} non-digit drawings, {config.touching_pairs} touching pairs and"
+            f" {config.touching_pieces} digits cut out of them,"
             f" {len(y_val)} val images"
         )
         mlflow.log_params(recipe_params(params))

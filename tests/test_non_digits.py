@@ -6,7 +6,7 @@ import pytest
 
 from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
 from digits.non_digits import DRAWERS, HELD_OUT, TRAINED, make_non_digits
-from digits.recipe import TrainConfig, training_batches, with_non_digits
+from digits.recipe import TrainConfig, training_batches, with_generated
 
 
 def test_trained_and_held_out_kinds_are_apart_and_cover_every_drawer() -> None:
@@ -37,10 +37,10 @@ def test_the_same_seed_draws_the_same_set() -> None:
 def test_training_adds_the_drawings_aimed_at_no_digit() -> None:
     x, y = np.zeros((4, 28, 28, 1), np.float32), np.array([0, 1, 2, 3], np.uint8)
     config = TrainConfig(epochs=1, batch_size=10, non_digits=6)
-    mixed_x, mixed_y = with_non_digits(x, y, config)
+    mixed_x, mixed_y = with_generated(x, y, config)
     assert mixed_x.shape == (10, 28, 28, 1) and mixed_x.dtype == np.float32
     assert mixed_y.tolist() == [0, 1, 2, 3, *[NOT_A_DIGIT] * 6]
-    assert with_non_digits(x, y, TrainConfig()) == (x, y)  # none by default
+    assert with_generated(x, y, TrainConfig()) == (x, y)  # none by default
 
     _, targets = next(iter(training_batches(mixed_x, mixed_y, config)))
     targets = targets.numpy()
@@ -48,3 +48,12 @@ def test_training_adds_the_drawings_aimed_at_no_digit() -> None:
     digits = targets.max(axis=1) == 1.0
     assert digits.sum() == 4  # one-hot for a digit
     assert np.allclose(targets[~digits], 1 / NUM_CLASSES)  # uniform for a non-digit
+
+
+def test_training_adds_digits_cut_out_of_touching_pairs_as_those_digits() -> None:
+    x = np.zeros((4, 28, 28, 1), np.float32)
+    x[:, 4:24, 4:24] = 1.0
+    y = np.array([5, 5, 7, 7], np.uint8)
+    mixed_x, mixed_y = with_generated(x, y, TrainConfig(touching_pieces=3))
+    assert mixed_x.shape == (7, 28, 28, 1) and mixed_x.dtype == np.float32
+    assert mixed_y[:4].tolist() == [5, 5, 7, 7] and set(mixed_y[4:].tolist()) <= {5, 7}

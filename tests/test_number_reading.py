@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from support.writing import BoxReader, five_with_a_loose_bar, one, page, seven
 
-from digits.compose import compose_number, touching_pairs
+from digits.compose import compose_number, touching_pairs, touching_pieces
 from digits.images import read_ink
 from digits.number_reading import MAX_DIGITS, WORK_SIDE, cut_features, cuts, read_number
 from digits.policy import CutRanking, Policy
@@ -141,3 +141,17 @@ def test_touching_pairs_for_training_are_two_digits_in_one_frame() -> None:
         columns = np.flatnonzero(framed.max(axis=0) > 0.5)
         rows = np.flatnonzero(framed.max(axis=1) > 0.5)
         assert len(columns) > len(rows)  # wider than tall: two blocks side by side, framed
+
+
+def test_pieces_of_touching_pairs_for_training_are_one_digit_each_with_its_label() -> None:
+    digits = np.zeros((4, 28, 28, 1), np.float32)
+    digits[:2, 4:24, 4:24] = 1.0  # "zeros": blocks 20 pixels wide and high
+    digits[2:, 4:24, 10:17] = 1.0  # "ones": bars 7 pixels wide
+    labels = np.array([0, 0, 1, 1])
+    frames, wanted = touching_pieces(digits, labels, 9, seed=0)
+    assert frames.shape == (9, 28, 28) and wanted.shape == (9,)
+    assert set(wanted.tolist()) == {0, 1} and frames.min() >= 0 and frames.max() <= 1
+    for framed, label in zip(frames, wanted, strict=True):
+        rows = np.flatnonzero(framed.max(axis=1) > 0.5)
+        columns = np.flatnonzero(framed.max(axis=0) > 0.5)
+        assert (len(columns) < 0.6 * len(rows)) == (label == 1)  # each piece is its own shape

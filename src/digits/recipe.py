@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from digits.augment import AugmentConfig, augment_batch
-from digits.compose import touching_pairs
+from digits.compose import touching_pairs, touching_pieces
 from digits.errors import ParamsError
 from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
 from digits.model import build_model
@@ -39,14 +39,15 @@ class TrainConfig:
     augment: AugmentConfig | None = None
     non_digits: int = 0  # generated non-digit drawings added, trained towards no class
     touching_pairs: int = 0  # pairs of training digits written touching, trained so too
+    touching_pieces: int = 0  # digits cut out of such pairs, trained as their digit
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ParamsError("epochs and batch_size must be >= 1 and learning_rate > 0")
         if self.schedule not in SCHEDULES or self.precision not in PRECISIONS:
             raise ParamsError(f"schedule must be one of {SCHEDULES}, precision one of {PRECISIONS}")
-        if self.non_digits < 0 or self.touching_pairs < 0:
-            raise ParamsError("non_digits and touching_pairs must be >= 0")
+        if min(self.non_digits, self.touching_pairs, self.touching_pieces) < 0:
+            raise ParamsError("non_digits, touching_pairs and touching_pieces must be >= 0")
         if not 0 <= self.warmup_epochs < self.epochs or not 0 <= self.label_smoothing < 1:
             raise ParamsError("warmup_epochs must be in [0, epochs), label_smoothing in [0, 1)")
 
@@ -65,23 +66,31 @@ def _one_hot(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return x, tf.one_hot(y, NUM_CLASSES) + no_digit
 
 
-def with_non_digits(
+def with_generated(
     x: np.ndarray, y: np.ndarray, config: TrainConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The training set plus `config.non_digits` drawings of the trained non-digit kinds
-    (digits.non_digits) and `config.touching_pairs` pairs of its own digits written touching
-    (digits.compose: two digits are not one, which /read cuts by), labelled NOT_A_DIGIT;
-    seeded by the recipe's seed."""
-    extra = []
+    """The training set plus the examples the recipe writes, seeded by its seed:
+    `config.non_digits` drawings of the trained non-digit kinds (digits.non_digits) and
+    `config.touching_pairs` pairs of its own digits written touching (two digits are not one,
+    which /read cuts by), labelled NOT_A_DIGIT; `config.touching_pieces` digits cut out of
+    touching pairs where they meet, labelled as their digit (what /read's right cut shows)."""
+    is_digit = y != NOT_A_DIGIT
+    added, labels = [], []
     if config.non_digits:
-        extra.append(make_non_digits(config.non_digits, config.seed)[0])
+        drawings = make_non_digits(config.non_digits, config.seed)[0]
+        added.append(drawings)
+        labels.append(np.full(len(drawings), NOT_A_DIGIT, np.int64))
     if config.touching_pairs:
-        extra.append(touching_pairs(x[y != NOT_A_DIGIT], config.touching_pairs, config.seed))
-    if not extra:
+        added.append(touching_pairs(x[is_digit], config.touching_pairs, config.seed))
+        labels.append(np.full(config.touching_pairs, NOT_A_DIGIT, np.int64))
+    if config.touching_pieces:
+        pieces = touching_pieces(x[is_digit], y[is_digit], config.touching_pieces, config.seed + 1)
+        added.append(pieces[0])
+        labels.append(pieces[1])
+    if not added:
         return x, y
-    added = np.concatenate(extra).reshape(-1, *x.shape[1:]).astype(x.dtype)
-    labels = np.full(len(added), NOT_A_DIGIT, np.int64)
-    return np.concatenate([x, added]), np.concatenate([y.astype(np.int64), labels])
+    images = np.concatenate([a.reshape(-1, *x.shape[1:]) for a in added]).astype(x.dtype)
+    return np.concatenate([x, images]), np.concatenate([y.astype(np.int64), *labels])
 
 
 def training_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:

@@ -22,7 +22,7 @@ from digits.recipe import (
     optimizer_for,
     training_batches,
     validation_batches,
-    with_non_digits,
+    with_generated,
 )
 
 
@@ -65,7 +65,7 @@ def train_model(
     epoch on the validation split: Keras
     `fit` in this process, or under `strategy` the distributed loop of `digits.distributed`
     (on every worker of a cluster, each returning the same plain model)."""
-    x_train, y_train = with_non_digits(x_train, y_train, config)
+    x_train, y_train = with_generated(x_train, y_train, config)
     if strategy is not None:
         return train_distributed(x_train, y_train, x_val, y_val, config, strategy, callbacks)
     make_deterministic(config.seed)
