@@ -1,5 +1,8 @@
 """Fitting how cuts of touching digits are ranked (make fit-cuts)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from support.writing import BoxReader, page, seven
@@ -36,3 +39,11 @@ def test_the_cuts_of_a_touching_pair_are_marked_by_how_they_read() -> None:
     assert found.right.any()
     apart = NumberSample("canvas", "11", page([seven(60), seven(250)]), pair=0)
     assert pair_cuts(BoxReader(), apart) is None  # two glyphs: no pair to cut
+
+
+def test_fit_cuts_without_a_model_says_what_to_run(tmp_path) -> None:
+    missing = tmp_path / "model.tflite"
+    command = [sys.executable, "-m", "digits.cut_ranking", "--model", str(missing)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"{missing} is missing (run `dvc repro evaluate` first)" in done.stderr

@@ -10,7 +10,7 @@ then checked on numbers of validation digits, against ranking by the less sure p
 
 import argparse
 import sys
-from dataclasses import astuple, dataclass, replace
+from dataclasses import asdict, astuple, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +117,8 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=600, help="validation numbers to check on")
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
+    if not args.model.exists():
+        sys.exit(f"fit-cuts: error: {args.model} is missing (run `dvc repro evaluate` first)")
     try:
         classify = DigitClassifier(args.model).probabilities
         train, validation = load_split(split_file("train")), load_split(split_file("val"))
@@ -134,7 +136,7 @@ def main() -> None:
         print(f"  {name:<22} right {ranked_right(checked, ranking):.1%};"
               f" touching numbers read {whole:.1%}")  # fmt: skip
     print("evaluate:\n  cut_ranking:")
-    for name, weight in fitted.__dict__.items():
+    for name, weight in asdict(fitted).items():
         print(f"    {name}: {weight}")
 
 
