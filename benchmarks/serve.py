@@ -96,9 +96,9 @@ def read_accuracy(url: str, count: int) -> dict:
     with httpx.Client(base_url=url, timeout=60) as client:
         for group, touching in (("apart", False), ("touching", True)):
             right = 0
-            for _, number, data, _ in make_number_set(*found, count, 1, touching):
-                answer = client.post("/read", files={"image": ("n.jpg", data, "image/jpeg")})
-                right += answer.json().get("number") == number
+            for sample in make_number_set(*found, count, 1, touching):
+                upload = {"image": ("n.jpg", sample.data, "image/jpeg")}
+                right += client.post("/read", files=upload).json().get("number") == sample.number
             scores[f"read_accuracy_{group}"] = right / count
     return scores
 

@@ -59,15 +59,14 @@ def pair_cuts(classify: Classify, sample: NumberSample) -> PairCuts | None:
     )
 
 
-def collect(classify: Classify, images: np.ndarray, labels: np.ndarray, count: int,
-            seed: int) -> list[PairCuts]:  # fmt: skip
-    """The pairs' cuts of `count` touching numbers, with progress."""
+def collect(classify: Classify, samples: list[NumberSample]) -> list[PairCuts]:
+    """The pairs' cuts of touching numbers, with progress."""
     found = []
-    for index, sample in enumerate(make_number_set(images, labels, count, seed, touching=True)):
+    for index, sample in enumerate(samples):
         if (pair := pair_cuts(classify, sample)) is not None:
             found.append(pair)
         if (index + 1) % 500 == 0:
-            print(f"fit-cuts: {index + 1}/{count} numbers read", file=sys.stderr)
+            print(f"fit-cuts: {index + 1}/{len(samples)} numbers read", file=sys.stderr)
     return found
 
 
@@ -101,13 +100,10 @@ def ranked_right(examples: list[PairCuts], ranking: CutRanking) -> float:
     return float(np.mean([e.right[np.argmax(e.features @ weights)] for e in examples]))
 
 
-def numbers_read(classify: Classify, images: np.ndarray, labels: np.ndarray, count: int,
-                 seed: int, policy: Policy) -> float:  # fmt: skip
-    """The share of touching numbers read exactly, as /read reads them."""
-    samples = make_number_set(images, labels, count, seed, touching=True)
-    return float(np.mean([
-        read_number(classify, s.data, policy).answer.get("number") == s.number for s in samples
-    ]))  # fmt: skip
+def numbers_read(classify: Classify, samples: list[NumberSample], policy: Policy) -> float:
+    """The share of numbers read exactly, as /read reads them."""
+    read = [read_number(classify, s.data, policy).answer.get("number") for s in samples]
+    return float(np.mean([got == s.number for got, s in zip(read, samples, strict=True)]))
 
 
 def main() -> None:
@@ -124,15 +120,15 @@ def main() -> None:
         train, validation = load_split(split_file("train")), load_split(split_file("val"))
     except (DigitsError, OSError) as error:
         sys.exit(f"fit-cuts: error: {error} (run `dvc repro evaluate` first)")
-    fitted = fit(collect(classify, *train, args.numbers, args.seed))
-    checked = collect(classify, *validation, args.check, args.seed + 1)
+    fitted = fit(collect(classify, make_number_set(*train, args.numbers, args.seed, True)))
+    validation_numbers = make_number_set(*validation, args.check, args.seed + 1, True)
+    checked = collect(classify, validation_numbers)
     policy = Policy.of(load_params("evaluate"))
     print(f"fit-cuts: on {len(checked)} touching pairs of validation digits, the first cut reads")
     rows = [("less sure piece alone", CutRanking()), ("params.yaml", policy.cut_ranking),
             ("fitted", fitted)]  # fmt: skip
     for name, ranking in rows:
-        checked_policy = replace(policy, cut_ranking=ranking)
-        whole = numbers_read(classify, *validation, args.check, args.seed + 1, checked_policy)
+        whole = numbers_read(classify, validation_numbers, replace(policy, cut_ranking=ranking))
         print(f"  {name:<22} right {ranked_right(checked, ranking):.1%};"
               f" touching numbers read {whole:.1%}")  # fmt: skip
     print("evaluate:\n  cut_ranking:")
