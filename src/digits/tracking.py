@@ -67,8 +67,10 @@ def tracked_run(run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
     outright cannot end it: its host:pid tag lets the next stage on this host find it still
     RUNNING with its owner gone and end it as FAILED (use_experiment does).
     """
-    with mlflow.start_run(run_id=run_id) as run:
-        mlflow.set_tag(OWNER_TAG, f"{socket.gethostname()}:{os.getpid()}")
+    # The tag goes in with the run itself: set afterwards, a kill in between would leave a
+    # RUNNING run that names no owner and so is never ended.
+    owner = {OWNER_TAG: f"{socket.gethostname()}:{os.getpid()}"}
+    with mlflow.start_run(run_id=run_id, tags=owner) as run:
         yield run
 
 
