@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="per measurement")
     parser.add_argument("--only", choices=["baseline", "service"])
     parser.add_argument(
-        "--numbers", type=int, default=500, help="numbers of each kind read for /read's accuracy"
+        "--numbers", type=int, default=2000, help="numbers of each kind read for /read's accuracy"
     )
     parser.add_argument(
         "--from-source", action="store_true", help="serve service/ of this checkout, not the bento"
