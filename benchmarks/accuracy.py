@@ -42,6 +42,8 @@ COLUMNS = {  # metric -> (heading, format)
     "non_digit_flagged": ("non-digits flagged", "{:.1%}"),
     "non_digit_flagged_trained": ("of kinds trained on", "{:.1%}"),
     "non_digit_flagged_held_out": ("of held-out kinds", "{:.1%}"),
+    "number_accuracy_apart": ("numbers read, digits apart", "{:.1%}"),
+    "number_accuracy_touching": ("numbers read, a touching pair", "{:.1%}"),
     "train_seconds": ("training time (s)", "{:.0f}"),
     "pipeline_seconds": ("whole pipeline (s)", "{:.0f}"),
 }

@@ -42,6 +42,15 @@ def test_every_style_makes_a_readable_image_of_varied_size() -> None:
     assert len(sizes) > 8
 
 
+def test_each_style_draws_its_own_digits_while_there_are_enough() -> None:
+    many = synthetic_digits(4 * len(STYLES) + 1, seed=3)[0].astype(np.float32) / 255.0
+    samples = make_wild_set(many, per_style=4, seed=0)
+    assert len({index for _, index, _ in samples}) == len(samples)
+    few = make_wild_set(many[:10], per_style=4, seed=0)  # too few: digits come round again
+    assert len(few) == 4 * len(STYLES)
+    assert {index for _, index, _ in few} == set(range(10))
+
+
 def test_the_same_seed_makes_the_same_set() -> None:
     assert make_wild_set(DIGITS, 2, seed=5) == make_wild_set(DIGITS, 2, seed=5)
     assert make_wild_set(DIGITS, 2, seed=5) != make_wild_set(DIGITS, 2, seed=6)

@@ -189,12 +189,15 @@ STYLES: dict[str, Style] = {
 
 
 def make_wild_set(images: np.ndarray, per_style: int, seed: int) -> list[tuple[str, int, bytes]]:
-    """(style, index into `images`, encoded image) for `per_style` digits in every style."""
+    """(style, index into `images`, encoded image) for `per_style` digits in every style. Each
+    style draws digits of its own while `images` has enough: shared digits would make the set's
+    score hang on a few hard ones, each counted once per style."""
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(images), size=min(per_style, len(images)), replace=False)
+    per_style = min(per_style, len(images))
+    drawn = np.resize(rng.permutation(len(images)), (len(STYLES), per_style))
     return [
         (name, int(index), style(images[index].squeeze(), rng))
-        for name, style in STYLES.items()
+        for (name, style), chosen in zip(STYLES.items(), drawn, strict=True)
         for index in chosen
     ]
 
