@@ -122,7 +122,7 @@ fit-cuts: install ## Fit how cuts of touching digits are ranked (evaluate.cut_ra
 bench-accuracy: install ## The default recipe with 3 seeds, each a full pipeline on real MNIST: mean ± sd (MNIST_MIRROR)
 	python benchmarks/accuracy.py
 
-bench-train: install ## Training steps' images/s: the recipe against XLA, larger batches, no augmentation
+bench-train: install ## Training steps' images/s: the recipe against the one before, XLA, batch 256, no augmentation
 	python benchmarks/train_speed.py
 
 bench-serve: install ## The bento against a baseline (BASELINE=<bento tag>; naive): latency, requests/s, memory (hey)

@@ -25,6 +25,7 @@ from digits.paths import (
     TRAIN_METRICS_FILE,
     split_file,
 )
+from digits.recipe import compute_precision
 from digits.tracking import (
     EpochLogger,
     git_commit,
@@ -50,19 +51,19 @@ def main() -> None:
         return
     source = read_json(DATA_STATS_FILE)["source"]
     use_experiment(load_params("mlflow")["experiment_name"])
+    precision = compute_precision(config.precision)
     with tracked_run() as run:
         print(
             f"train: MLflow run {run.info.run_id}; {len(y_train)} train (with"
             f" {len(corrections.ids)} corrections x {params['feedback_repeat']}) and"
             f" {config.non_digits} non-digit drawings, {config.touching_pairs} touching pairs and"
             f" {config.touching_pieces} digits cut out of them,"
-            f" {len(y_val)} val images"
+            f" {len(y_val)} val images; computing in {precision}"
         )
         mlflow.log_params(recipe_params(params))
         replicas = strategy.num_replicas_in_sync if strategy else 1
-        mlflow.log_params(
-            {"data_digest": source["digest"], "train_size": len(y_train), "replicas": replicas}
-        )
+        mlflow.log_params({"data_digest": source["digest"], "train_size": len(y_train),
+                           "replicas": replicas, "compute_precision": precision})  # fmt: skip
         snapshot = read_json(FEEDBACK_MANIFEST)["digest"]
         mlflow.log_params({"feedback_count": len(corrections.ids), "feedback_digest": snapshot,
                            "feedback_repeat": params["feedback_repeat"]})  # fmt: skip

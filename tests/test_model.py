@@ -1,12 +1,13 @@
+import keras
 import numpy as np
 import pytest
 from support.data import synthetic_digits
 
 from digits.augment import AugmentConfig
 from digits.dataset import to_model_input
-from digits.model import build_model
+from digits.model import TrainingBatchNorm, build_model
 from digits.params import load_params
-from digits.recipe import HISTORY_KEYS, TrainConfig
+from digits.recipe import HISTORY_KEYS, TrainConfig, compute_precision
 from digits.train import recipe, recipe_params, train_model
 
 SMALL = TrainConfig(seed=3, epochs=2, batch_size=32, conv_filters=(4, 8), dense_units=16)
@@ -52,6 +53,26 @@ def test_bn_architecture_normalises_and_downsamples_by_convolution() -> None:
     assert kinds.count("BatchNormalization") == 7 and "MaxPooling2D" not in kinds
     assert kinds.count("Dropout") == 3 and model.output_shape == (None, 10)
     assert model.get_layer("conv2down").output.shape == (None, 4, 4, 64)
+
+
+def test_training_batch_norm_steps_as_keras_own_layer() -> None:
+    """The fused training layer normalises, updates its statistics and passes gradients as
+    keras.layers.BatchNormalization does, so its weights can be copied into the plain layer."""
+    import tensorflow as tf
+
+    images = tf.constant(np.random.default_rng(1).normal(2.0, 3.0, (8, 3, 3, 4)), tf.float32)
+    results = []
+    for layer in (keras.layers.BatchNormalization(), TrainingBatchNorm()):
+        layer.build(images.shape)
+        layer.set_weights([np.full(4, 1.5), np.full(4, 0.2), np.zeros(4), np.ones(4)])
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            outputs = layer(images, training=True)
+            loss = tf.reduce_sum(outputs**3)
+        results.append([outputs, *tape.gradient(loss, [images, *layer.trainable_weights])])
+        results[-1] += [layer.moving_mean, layer.moving_variance, layer(images, training=False)]
+    for keras_own, fused in zip(*results, strict=True):
+        np.testing.assert_allclose(np.asarray(fused), np.asarray(keras_own), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -107,3 +128,13 @@ def test_the_model_keeps_its_best_validation_epoch_in_float32() -> None:
     predicted = trained.model(x[192:], training=False).numpy().argmax(axis=1)
     best = trained.history["val_accuracy"][trained.best_epoch - 1]
     assert np.mean(predicted == labels[192:]) == pytest.approx(best, abs=1e-6)
+
+
+def test_auto_precision_is_bfloat16_only_on_a_cpu_with_amx(tmp_path) -> None:
+    amx, older = tmp_path / "amx", tmp_path / "older"
+    amx.write_text("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    older.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert compute_precision("auto", amx) == "mixed_bfloat16"
+    assert compute_precision("auto", older) == "float32"
+    assert compute_precision("auto", tmp_path / "absent") == "float32"
+    assert compute_precision("float32", amx) == "float32"

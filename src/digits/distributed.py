@@ -30,6 +30,7 @@ from digits.recipe import (
     build_for,
     make_deterministic,
     optimizer_for,
+    plain_copy,
     training_batches,
     validation_batches,
 )
@@ -115,9 +116,7 @@ def train_distributed(
         hooks.on_epoch_end(epoch, logs)
         _report(epoch, config.epochs, logs, time.perf_counter() - started)
     hooks.on_train_end()
-    plain = build_for(config, precision="float32")  # no strategy variables in what is saved
-    plain.set_weights(model.get_weights())
-    return Trained(plain, history, keep_best.best_epoch)
+    return Trained(plain_copy(config, model), history, keep_best.best_epoch)
 
 
 def _sharded(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> tf.data.Dataset:

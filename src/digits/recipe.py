@@ -4,6 +4,7 @@ the choice of the kept epoch on the validation split."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -18,7 +19,8 @@ from digits.non_digits import make_non_digits
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+CPU_INFO = Path("/proc/cpuinfo")
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,9 @@ class TrainConfig:
     schedule: str = "constant"  # or "cosine": linear warm-up, then cosine decay to zero
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
-    precision: str = "float32"  # mixed_bfloat16 computes in bfloat16; the saved model is float32
+    precision: str = (
+        "float32"  # mixed_bfloat16 computes in bfloat16 (auto: where fast); saved: float32
+    )
     augment: AugmentConfig | None = None
     non_digits: int = 0  # generated non-digit drawings added, trained towards no class
     touching_pairs: int = 0  # pairs of training digits written touching, trained so too
@@ -145,16 +149,39 @@ class KeepBest(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
-def build_for(config: TrainConfig, precision: str | None = None) -> keras.Model:
-    """The model of `config`, computing in `precision` (default: the config's)."""
-    keras.mixed_precision.set_global_policy(precision or config.precision)
+def compute_precision(precision: str, cpu_info: Path = CPU_INFO) -> str:
+    """`precision` with "auto" resolved: bfloat16 where the CPU multiplies it in hardware (AMX,
+    as oneDNN uses it), float32 elsewhere, where bfloat16 would be emulated and slower."""
+    if precision != "auto":
+        return precision
+    try:
+        has_amx = "amx_bf16" in cpu_info.read_text().split()
+    except OSError:  # not Linux
+        has_amx = False
+    return "mixed_bfloat16" if has_amx else "float32"
+
+
+def build_for(config: TrainConfig) -> keras.Model:
+    """The model of `config` to train: computing in its precision, with training-speed layers."""
+    keras.mixed_precision.set_global_policy(compute_precision(config.precision))
     try:
         return build_model(
             config.conv_filters, config.kernel_size, config.dense_units,
-            config.architecture, config.dropout,
+            config.architecture, config.dropout, for_training=True,
         )  # fmt: skip
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def plain_copy(config: TrainConfig, trained: keras.Model) -> keras.Model:
+    """`trained`'s weights in the plain float32 model of `config`: what is saved and served
+    (no training-only layers, no strategy variables, no bfloat16 rounding)."""
+    model = build_model(
+        config.conv_filters, config.kernel_size, config.dense_units,
+        config.architecture, config.dropout,
+    )  # fmt: skip
+    model.set_weights(trained.get_weights())
+    return model
 
 
 def optimizer_for(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:

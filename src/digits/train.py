@@ -20,6 +20,7 @@ from digits.recipe import (
     build_for,
     make_deterministic,
     optimizer_for,
+    plain_copy,
     training_batches,
     validation_batches,
     with_generated,
@@ -86,8 +87,5 @@ def train_model(
         shuffle=False,  # the dataset is already shuffled, seeded, each epoch
         verbose=1 if sys.stdout.isatty() else 2,  # one line per epoch in logs, a bar in a terminal
     )
-    if config.precision != "float32":  # serve in float32: same weights, no bfloat16 rounding
-        trained, model = model, build_for(config, "float32")
-        model.set_weights(trained.get_weights())
     history_lists = {key: [float(v) for v in history.history[key]] for key in HISTORY_KEYS}
-    return Trained(model, history_lists, keep_best.best_epoch)
+    return Trained(plain_copy(config, model), history_lists, keep_best.best_epoch)
