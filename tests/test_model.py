@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from support.data import synthetic_digits
 
 from digits.augment import AugmentConfig
@@ -58,8 +59,6 @@ def test_bn_architecture_normalises_and_downsamples_by_convolution() -> None:
 def test_training_batch_norm_steps_as_keras_own_layer() -> None:
     """The fused training layer normalises, updates its statistics and passes gradients as
     keras.layers.BatchNormalization does, so its weights can be copied into the plain layer."""
-    import tensorflow as tf
-
     images = tf.constant(np.random.default_rng(1).normal(2.0, 3.0, (8, 3, 3, 4)), tf.float32)
     results = []
     for layer in (keras.layers.BatchNormalization(), TrainingBatchNorm()):

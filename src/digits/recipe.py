@@ -37,9 +37,7 @@ class TrainConfig:
     schedule: str = "constant"  # or "cosine": linear warm-up, then cosine decay to zero
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
-    precision: str = (
-        "float32"  # mixed_bfloat16 computes in bfloat16 (auto: where fast); saved: float32
-    )
+    precision: str = "float32"  # or mixed_bfloat16, or auto (bfloat16 where fast); saved float32
     augment: AugmentConfig | None = None
     non_digits: int = 0  # generated non-digit drawings added, trained towards no class
     touching_pairs: int = 0  # pairs of training digits written touching, trained so too
