@@ -24,21 +24,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from digits.model import build_model  # noqa: E402
-from digits.recipe import (  # noqa: E402
-    build_for,
-    compute_precision,
-    optimizer_for,
-    training_batches,
-)
+from digits.recipe import build_for, optimizer_for, training_batches  # noqa: E402
 from digits.train import recipe  # noqa: E402
 
 
 def keras_own_layers(config) -> keras.Model:
     """The recipe's network with Keras' own batch normalisation, as trained before."""
-    keras.mixed_precision.set_global_policy(compute_precision(config.precision))
-    return build_model(config.conv_filters, config.kernel_size, config.dense_units,
-                       config.architecture, config.dropout)  # fmt: skip
+    return build_for(config, training_layers=False)
 
 
 def images_per_second(config, x: np.ndarray, y: np.ndarray, jit: bool, build) -> float:

@@ -3,7 +3,7 @@
 the choice of the kept epoch on the validation split."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -159,13 +159,14 @@ def compute_precision(precision: str, cpu_info: Path = CPU_INFO) -> str:
     return "mixed_bfloat16" if has_amx else "float32"
 
 
-def build_for(config: TrainConfig) -> keras.Model:
-    """The model of `config` to train: computing in its precision, with training-speed layers."""
+def build_for(config: TrainConfig, training_layers: bool = True) -> keras.Model:
+    """The model of `config`, computing in its precision; with `training_layers`, the faster
+    training-only batch normalisation (digits.model.TrainingBatchNorm), else Keras' own."""
     keras.mixed_precision.set_global_policy(compute_precision(config.precision))
     try:
         return build_model(
             config.conv_filters, config.kernel_size, config.dense_units,
-            config.architecture, config.dropout, for_training=True,
+            config.architecture, config.dropout, for_training=training_layers,
         )  # fmt: skip
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -174,10 +175,7 @@ def build_for(config: TrainConfig) -> keras.Model:
 def plain_copy(config: TrainConfig, trained: keras.Model) -> keras.Model:
     """`trained`'s weights in the plain float32 model of `config`: what is saved and served
     (no training-only layers, no strategy variables, no bfloat16 rounding)."""
-    model = build_model(
-        config.conv_filters, config.kernel_size, config.dense_units,
-        config.architecture, config.dropout,
-    )  # fmt: skip
+    model = build_for(replace(config, precision="float32"), training_layers=False)
     model.set_weights(trained.get_weights())
     return model
 
