@@ -56,7 +56,8 @@ def main() -> None:
         print(
             f"train: MLflow run {run.info.run_id}; {len(y_train)} train (with"
             f" {len(corrections.ids)} corrections x {params['feedback_repeat']}) and"
-            f" {config.non_digits} non-digit drawings, {config.touching_pairs} touching pairs and"
+            f" {config.non_digits} non-digit drawings, {config.turned_digits} turned digits,"
+            f" {config.touching_pairs} touching pairs and"
             f" {config.touching_pieces} digits cut out of them,"
             f" {len(y_val)} val images; computing in {precision}"
         )

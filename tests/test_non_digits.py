@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
-from digits.non_digits import DRAWERS, HELD_OUT, TRAINED, make_non_digits
+from digits.non_digits import DRAWERS, HELD_OUT, TRAINED, make_non_digits, turned_digits
 from digits.recipe import TrainConfig, training_batches, with_generated
 
 
@@ -57,3 +57,26 @@ def test_training_adds_digits_cut_out_of_touching_pairs_as_those_digits() -> Non
     mixed_x, mixed_y = with_generated(x, y, TrainConfig(touching_pieces=3))
     assert mixed_x.shape == (7, 28, 28, 1) and mixed_x.dtype == np.float32
     assert mixed_y[:4].tolist() == [5, 5, 7, 7] and set(mixed_y[4:].tolist()) <= {5, 7}
+
+
+def test_digits_are_turned_only_where_that_leaves_no_digit() -> None:
+    ones = np.zeros((1, 28, 28, 1), np.float32)
+    ones[0, 4:24, 13:15] = 1.0  # a stroke down: a 1
+    sevens = np.zeros((1, 28, 28, 1), np.float32)
+    sevens[0, 4:6, 8:20], sevens[0, 4:24, 18:20] = 1.0, 1.0  # a bar and a stem on its right
+    zeros = np.zeros((1, 28, 28, 1), np.float32)
+    zeros[0, 6:22, 10:18] = 1.0
+    images = np.concatenate([ones, sevens, zeros])
+    turned = turned_digits(images, np.array([1, 7, 0]), 60, seed=3)
+    assert turned.shape == (60, 28, 28) and turned.dtype == np.float32
+    seen = {image.tobytes() for image in turned}
+    dash = np.rot90(ones[0, ..., 0])
+    assert dash.tobytes() in seen and np.ptp(np.nonzero(dash)[0]) < 2  # the 1 lies as a dash
+    assert sevens[0, :, ::-1, 0].tobytes() in seen  # the 7 mirrored
+    assert ones[0, :, ::-1, 0].tobytes() not in seen  # a mirrored 1 is still a 1
+    for zero in (zeros[0, ..., 0], np.rot90(zeros[0, ..., 0]), zeros[0, :, ::-1, 0]):
+        assert zero.tobytes() not in seen  # a 0 is never turned
+
+    x, y = images, np.array([1, 7, 0], np.uint8)
+    mixed_x, mixed_y = with_generated(x, y, TrainConfig(turned_digits=4))
+    assert mixed_x.shape == (7, 28, 28, 1) and mixed_y.tolist() == [1, 7, 0, *[NOT_A_DIGIT] * 4]

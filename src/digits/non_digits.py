@@ -207,6 +207,32 @@ def non_digit(kind: str, rng: np.random.Generator) -> np.ndarray:
     return frame_ink(DRAWERS[kind](rng))
 
 
+# Turns of a 28x28 digit and the digits each leaves no digit: a quarter turn leaves none but a
+# 0 one (an 8 lies as an infinity sign, a 1 as a dash); a mirror image is a digit again for the
+# symmetric 0, 1 and 8 and turns 2 and 5 into each other.
+TURNS = (
+    (lambda image: np.rot90(image, 1), (1, 2, 3, 4, 5, 6, 7, 8, 9)),
+    (lambda image: np.rot90(image, 3), (1, 2, 3, 4, 5, 6, 7, 8, 9)),
+    (lambda image: image[:, ::-1], (3, 4, 6, 7, 9)),
+)
+
+
+def turned_digits(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` of `images` lying on their side or mirrored, only where that leaves no digit:
+    shapes made of a digit's own strokes that are not one (a near outlier, which the drawn
+    kinds cannot give). (N, 28, 28[, 1]) in, (count, 28, 28) float32 out."""
+    rng = np.random.default_rng(seed)
+    turned = np.empty((count, 28, 28), np.float32)
+    made = 0
+    while made < count:
+        index = int(rng.integers(len(images)))
+        turn, leaves_no_digit = TURNS[int(rng.integers(len(TURNS)))]
+        if int(labels[index]) in leaves_no_digit:
+            turned[made] = turn(images[index].reshape(28, 28))
+            made += 1
+    return turned
+
+
 def make_non_digits(
     count: int, seed: int, kinds: tuple[str, ...] = TRAINED
 ) -> tuple[np.ndarray, list[str]]:

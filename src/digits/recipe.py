@@ -15,7 +15,7 @@ from digits.compose import touching_pairs, touching_pieces
 from digits.errors import ParamsError
 from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
 from digits.model import build_model
-from digits.non_digits import make_non_digits
+from digits.non_digits import make_non_digits, turned_digits
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 SCHEDULES = ("constant", "cosine")
@@ -42,14 +42,18 @@ class TrainConfig:
     non_digits: int = 0  # generated non-digit drawings added, trained towards no class
     touching_pairs: int = 0  # pairs of training digits written touching, trained so too
     touching_pieces: int = 0  # digits cut out of such pairs, trained as their digit
+    turned_digits: int = 0  # training digits on their side or mirrored, trained towards no class
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ParamsError("epochs and batch_size must be >= 1 and learning_rate > 0")
         if self.schedule not in SCHEDULES or self.precision not in PRECISIONS:
             raise ParamsError(f"schedule must be one of {SCHEDULES}, precision one of {PRECISIONS}")
-        if min(self.non_digits, self.touching_pairs, self.touching_pieces) < 0:
-            raise ParamsError("non_digits, touching_pairs and touching_pieces must be >= 0")
+        added = (self.non_digits, self.touching_pairs, self.touching_pieces, self.turned_digits)
+        if min(added) < 0:
+            raise ParamsError(
+                "non_digits, touching_pairs, touching_pieces and turned_digits must be >= 0"
+            )
         if not 0 <= self.warmup_epochs < self.epochs or not 0 <= self.label_smoothing < 1:
             raise ParamsError("warmup_epochs must be in [0, epochs), label_smoothing in [0, 1)")
 
@@ -75,7 +79,8 @@ def with_generated(
     `config.non_digits` drawings of the trained non-digit kinds (digits.non_digits) and
     `config.touching_pairs` pairs of its own digits written touching (two digits are not one,
     which /read cuts by), labelled NOT_A_DIGIT; `config.touching_pieces` digits cut out of
-    touching pairs where they meet, labelled as their digit (what /read's right cut shows)."""
+    touching pairs where they meet, labelled as their digit (what /read's right cut shows);
+    `config.turned_digits` of its digits on their side or mirrored, labelled NOT_A_DIGIT."""
     is_digit = y != NOT_A_DIGIT
     added, labels = [], []
     if config.non_digits:
@@ -89,6 +94,10 @@ def with_generated(
         pieces = touching_pieces(x[is_digit], y[is_digit], config.touching_pieces, config.seed + 1)
         added.append(pieces[0])
         labels.append(pieces[1])
+    if config.turned_digits:
+        turned = turned_digits(x[is_digit], y[is_digit], config.turned_digits, config.seed + 2)
+        added.append(turned)
+        labels.append(np.full(config.turned_digits, NOT_A_DIGIT, np.int64))
     if not added:
         return x, y
     images = np.concatenate([a.reshape(-1, *x.shape[1:]) for a in added]).astype(x.dtype)
