@@ -4,6 +4,7 @@ draws the same set, and training aims them at no digit."""
 import numpy as np
 import pytest
 
+from digits.errors import ParamsError
 from digits.mnist import NOT_A_DIGIT, NUM_CLASSES
 from digits.non_digits import DRAWERS, HELD_OUT, TRAINED, make_non_digits, turned_digits
 from digits.recipe import TrainConfig, training_batches, with_generated
@@ -76,6 +77,9 @@ def test_digits_are_turned_only_where_that_leaves_no_digit() -> None:
     assert ones[0, :, ::-1, 0].tobytes() not in seen  # a mirrored 1 is still a 1
     for zero in (zeros[0, ..., 0], np.rot90(zeros[0, ..., 0]), zeros[0, :, ::-1, 0]):
         assert zero.tobytes() not in seen  # a 0 is never turned
+
+    with pytest.raises(ParamsError, match="other than 0"):
+        turned_digits(zeros, np.array([0]), 1, seed=3)  # an error, not an endless search
 
     x, y = images, np.array([1, 7, 0], np.uint8)
     mixed_x, mixed_y = with_generated(x, y, TrainConfig(turned_digits=4))

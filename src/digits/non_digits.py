@@ -12,6 +12,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from digits.errors import ParamsError
 from digits.images import frame_ink
 
 Stroke = list[tuple[float, float]]  # points in a unit box, x right and y down
@@ -221,6 +222,8 @@ def turned_digits(images: np.ndarray, labels: np.ndarray, count: int, seed: int)
     """`count` of `images` lying on their side or mirrored, only where that leaves no digit:
     shapes made of a digit's own strokes that are not one (a near outlier, which the drawn
     kinds cannot give). (N, 28, 28[, 1]) in, (count, 28, 28) float32 out."""
+    if count and not np.isin(labels, TURNS[0][1]).any():  # only 0s: nothing to turn
+        raise ParamsError("turned_digits needs training digits other than 0")
     rng = np.random.default_rng(seed)
     turned = np.empty((count, 28, 28), np.float32)
     made = 0
