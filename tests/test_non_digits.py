@@ -73,8 +73,10 @@ def test_digits_are_turned_only_where_that_leaves_no_digit() -> None:
     seen = {image.tobytes() for image in turned}
     dash = np.rot90(ones[0, ..., 0])
     assert dash.tobytes() in seen and np.ptp(np.nonzero(dash)[0]) < 2  # the 1 lies as a dash
-    assert sevens[0, :, ::-1, 0].tobytes() in seen  # the 7 mirrored
-    assert ones[0, :, ::-1, 0].tobytes() not in seen  # a mirrored 1 is still a 1
+    seven = sevens[0, ..., 0]
+    for way in (seven[:, ::-1], seven[::-1, :], np.rot90(seven, 2)):
+        assert way.tobytes() in seen  # the 7 mirrored, upside down and half turned
+    assert ones[0, ..., 0].tobytes() not in seen  # a 1 mirrored or upside down is still a 1
     for zero in (zeros[0, ..., 0], np.rot90(zeros[0, ..., 0]), zeros[0, :, ::-1, 0]):
         assert zero.tobytes() not in seen  # a 0 is never turned
 
