@@ -11,10 +11,12 @@ import keras
 import numpy as np
 
 from digits.images import to_mnist
+from digits.params import load_params
+from digits.policy import Policy
 from digits.serving import answer
 
 ROOT = Path(__file__).resolve().parents[1]
-UNCERTAIN_BELOW = 0.95  # evaluate.uncertain_below
+POLICY = Policy.of(load_params("evaluate", ROOT / "params.yaml"))
 
 
 @bentoml.service
@@ -25,10 +27,10 @@ class NaiveDigits:
     @bentoml.api
     def predict(self, image: Path) -> dict:
         pixels = to_mnist(image.read_bytes()).pixels
-        return answer(self.model.predict(pixels[None, ..., None], verbose=0)[0], UNCERTAIN_BELOW)
+        return answer(self.model.predict(pixels[None, ..., None], verbose=0)[0], POLICY)
 
     @bentoml.api
     def predict_batch(self, images: list[Path]) -> dict:
         pixels = np.stack([to_mnist(image.read_bytes()).pixels for image in images])
         probabilities = self.model.predict(pixels[..., None], verbose=0)
-        return {"predictions": [answer(p, UNCERTAIN_BELOW) for p in probabilities]}
+        return {"predictions": [answer(p, POLICY) for p in probabilities]}

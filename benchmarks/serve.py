@@ -98,7 +98,8 @@ def read_accuracy(url: str, count: int) -> dict:
             right = 0
             for sample in make_number_set(*found, count, 1, touching):
                 upload = {"image": ("n.jpg", sample.data, "image/jpeg")}
-                right += client.post("/read", files=upload).json().get("number") == sample.number
+                response = client.post("/read", files=upload).raise_for_status()
+                right += response.json().get("number") == sample.number
             scores[f"read_accuracy_{group}"] = right / count
     return scores
 
@@ -200,6 +201,8 @@ def hey(url: str, content_type: str, body: Path, concurrency: int, seconds: floa
     statuses = {}
     for row in rows:
         statuses[row["status-code"]] = statuses.get(row["status-code"], 0) + 1
+    if set(statuses) != {"200"}:  # timing failed requests would measure the failure
+        raise RuntimeError(f"{url}: answers by status {statuses}, not all 200; see its log")
     p50, p95, p99 = np.percentile(latency, [50, 95, 99])
     return {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "requests_per_s": len(rows) / finished,
             "requests": len(rows), "statuses": statuses}  # fmt: skip
