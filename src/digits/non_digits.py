@@ -211,7 +211,8 @@ def non_digit(kind: str, rng: np.random.Generator) -> np.ndarray:
 # Turns of a 28x28 digit and the digits each leaves no digit: a quarter turn leaves none but a
 # 0 one (an 8 lies as an infinity sign, a 1 as a dash); a mirror image is a digit again for the
 # symmetric 0, 1 and 8 and turns 2 and 5 into each other; upside down, 0 1 3 8 stay themselves
-# and 2 5 6 9 come close to a digit (a 6 to a 9 with a curl), and a half turn also swaps 6 and 9.
+# and 2 5 6 9 come close to a digit (a 6 to a 9 with a curl); a half turn leaves 0 1 8 and,
+# near enough, 2 and 5 themselves and swaps 6 and 9.
 TURNS = (
     (lambda image: np.rot90(image, 1), (1, 2, 3, 4, 5, 6, 7, 8, 9)),
     (lambda image: np.rot90(image, 3), (1, 2, 3, 4, 5, 6, 7, 8, 9)),
