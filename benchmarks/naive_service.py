@@ -10,13 +10,13 @@ import bentoml
 import keras
 import numpy as np
 
+from digits.files import read_json
 from digits.images import to_mnist
-from digits.params import load_params
 from digits.policy import Policy
 from digits.serving import answer
 
 ROOT = Path(__file__).resolve().parents[1]
-POLICY = Policy.of(load_params("evaluate", ROOT / "params.yaml"))
+POLICY = Policy.of(read_json(ROOT / "reports/policy.json"))  # the evaluate stage's choice
 
 
 @bentoml.service

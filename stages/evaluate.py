@@ -1,6 +1,7 @@
-"""DVC stage evaluate: convert the model for serving and check the conversion, then score the
-converted model as the service runs it: test metrics, confusion matrix, mistakes gallery,
-realistic images and non-digits, into the MLflow run."""
+"""DVC stage evaluate: convert the model for serving and check the conversion, choose its
+uncertain policy on the validation split, then score the converted model as the service runs
+it: test metrics, confusion matrix, mistakes gallery, realistic images and non-digits, into the
+MLflow run."""
 
 import json
 
@@ -38,12 +39,13 @@ from digits.paths import (
     MODEL_FILE,
     PER_CLASS_FILE,
     POLICY_CURVE_FILE,
+    POLICY_FILE,
     REALISTIC_ANSWERS_FILE,
     RUN_FILE,
     split_file,
 )
 from digits.plots import plot_confusion, plot_mistakes
-from digits.policy import Policy
+from digits.policy import choose_policy
 from digits.serving import DigitClassifier
 from digits.tracking import EVALUATION_TAG, read_run_id, tracked_run, use_experiment
 
@@ -58,7 +60,18 @@ def main() -> None:
     classifier = DigitClassifier(LITE_MODEL_FILE)  # the model as the service runs it
     conversion, _ = conversion_check(model, classifier, images)
     write_json(CONVERSION_FILE, conversion)
-    policy = Policy.of(params)
+    validation_images, _ = load_split(split_file("val"))
+    curve = policy_curve(
+        classifier.probabilities, validation_images, params["wild_per_style"],
+        params["non_digits_per_kind"], params["wild_seed"],
+    )  # fmt: skip
+    write_text(POLICY_CURVE_FILE, rows_csv(curve))
+    policy = choose_policy(curve, params)
+    write_json(POLICY_FILE, policy.as_dict())
+    print(
+        f"evaluate: policy chosen on the validation split: uncertain below"
+        f" {policy.uncertain_below}, not a digit below {policy.not_digit_below}"
+    )
     field = load_part(FEEDBACK_DIR, "field")
     metrics, probabilities, realistic = evaluate_model(
         classifier.probabilities, images, labels, params, policy, field
@@ -71,12 +84,6 @@ def main() -> None:
     write_json(PER_CLASS_FILE, per_class)
     write_text(CONFUSION_FILE, confusion_csv(labels, predicted))
     write_facts(REALISTIC_ANSWERS_FILE, realistic)
-    validation_images, _ = load_split(split_file("val"))
-    curve = policy_curve(
-        classifier.probabilities, validation_images, params["wild_per_style"] // 2,
-        params["non_digits_per_kind"], params["wild_seed"],
-    )  # fmt: skip
-    write_text(POLICY_CURVE_FILE, rows_csv(curve))
     plot_confusion(confusion, CONFUSION_PNG)
     mistakes = most_confident_mistakes(probabilities, labels, params["gallery_size"])
     plot_mistakes(images, labels, probabilities, mistakes, MISCLASSIFIED_PNG)
@@ -90,6 +97,8 @@ def main() -> None:
     run_id = read_run_id(RUN_FILE)
     with tracked_run(run_id):
         mlflow.log_metrics(metrics)
+        mlflow.log_metrics({"policy_uncertain_below": policy.uncertain_below,
+                            "policy_not_digit_below": policy.not_digit_below})  # fmt: skip
         mlflow.log_metrics({f"conversion_{name}": value for name, value in conversion.items()})
         for scores in per_class:
             digit = scores["digit"]
@@ -97,7 +106,7 @@ def main() -> None:
                 {f"test_{name}_{digit}": scores[name] for name in ("precision", "recall", "f1")}
             )
         for artifact in (METRICS_FILE, CONVERSION_FILE, PER_CLASS_FILE, CONFUSION_PNG,
-                         MISCLASSIFIED_PNG):  # fmt: skip
+                         MISCLASSIFIED_PNG, POLICY_FILE, POLICY_CURVE_FILE):  # fmt: skip
             mlflow.log_artifact(str(artifact), "evaluation")
         mlflow.set_tag("evaluate_gate", "passed" if passed else "failed")
         mlflow.set_tag(

@@ -25,6 +25,7 @@ from digits.paths import (
     FEEDBACK_DIR,
     LITE_MODEL_FILE,
     METRICS_FILE,
+    POLICY_FILE,
     PROJECT_ROOT,
     RUN_FILE,
     split_file,
@@ -51,7 +52,7 @@ def main() -> None:
     client = MlflowClient()
     evaluation = client.get_run(run_id).data.tags[EVALUATION_TAG]
     with tracked_run(run_id):
-        policy = Policy.of(evaluate_params)
+        policy = Policy.of(read_json(POLICY_FILE))
         model_id = log_image_model(LITE_MODEL_FILE, PROJECT_ROOT / "src/digits", policy)
     tags = {"test_accuracy": str(scores["test_accuracy"]), "data_digest": digest,
             "git_commit": git_commit(), EVALUATION_TAG: evaluation}  # fmt: skip

@@ -16,7 +16,7 @@ from digits.evaluate import (
     wild_scores,
 )
 from digits.non_digits import HELD_OUT, TRAINED
-from digits.policy import Policy
+from digits.policy import CutRanking, Policy, choose_policy
 from digits.wild import NOTHING, STYLES
 
 
@@ -148,3 +148,35 @@ def test_the_policy_curve_shows_what_each_threshold_flags_on_validation_images()
             assert called == (1.0 if row["threshold"] > 0.68 else 0.0)
     text = rows_csv(curve)
     assert text.splitlines()[0] == ",".join(curve[0]) and len(text.splitlines()) == len(curve) + 1
+
+
+def curve_of(flagged: list[float], called: list[float]) -> list[dict]:
+    return [
+        {"threshold": t, "digits_flagged": f, "digits_called_not_a_digit": c}
+        for t, f, c in zip((0.5, 0.6, 0.7, 0.8), flagged, called, strict=True)
+    ]
+
+
+SETTINGS = {
+    "policy_rule": {"max_digits_flagged": 0.015, "max_digits_called_not_a_digit": 0.01},
+    "one_digit_above": 0.4,
+    "cut_ranking": {"margins": 0.5},
+}
+
+
+def test_the_policy_is_the_largest_threshold_within_the_rule_for_each_reason() -> None:
+    curve = curve_of([0.005, 0.012, 0.015, 0.021], [0.002, 0.011, 0.012, 0.02])
+    policy = choose_policy(curve, SETTINGS)
+    assert (policy.uncertain_below, policy.not_digit_below) == (0.7, 0.5)
+    assert policy.one_digit_above == 0.4 and policy.cut_ranking == CutRanking(margins=0.5)
+    everything_within = choose_policy(curve_of([0.0] * 4, [0.0] * 4), SETTINGS)
+    assert (everything_within.uncertain_below, everything_within.not_digit_below) == (0.8, 0.8)
+
+
+def test_a_model_unsure_of_every_digit_gets_the_lowest_threshold_and_a_warning(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    policy = choose_policy(curve_of([0.05, 0.1, 0.2, 0.3], [0.0] * 4), SETTINGS)
+    assert (policy.uncertain_below, policy.not_digit_below) == (0.5, 0.8)
+    warning = capsys.readouterr().out
+    assert "threshold 0.5 gives digits_flagged 5.00%" in warning and "1.50% allowed" in warning

@@ -83,6 +83,8 @@ def test_corrections_reviewed_exported_trained_on_and_compared(
     assert metrics["field_size"] == 4 and 0 <= metrics["field_accuracy"] <= 1
     assert logged.metrics["field_accuracy"] == metrics["field_accuracy"]
     assert "field_accuracy" in output.split("package: version 2")[1]  # the decision names it
+    # a new field snapshot: the champion is scored again, with the policy it was registered with
+    assert "the champion (version 1) was scored on another evaluation" in output
     name = params["package"]["registered_model"]
     comparison = json.loads(tracking.get_model_version(name, "2").tags["promotion.comparison"])
     assert comparison["field_accuracy"]["candidate"] == metrics["field_accuracy"]

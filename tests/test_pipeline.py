@@ -2,6 +2,7 @@
 on small generated data served by a loopback HTTP mirror, logging into a real MLflow store."""
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -54,6 +55,25 @@ def test_repro_writes_every_declared_output(pipeline_project: Project) -> None:
     assert (project / "dvc.lock").exists()
 
 
+def test_evaluate_chooses_the_policy_on_validation_data_by_the_rule(
+    pipeline_project: Project,
+) -> None:
+    project = pipeline_project.path
+    rule = yaml.safe_load((project / "params.yaml").read_text())["evaluate"]["policy_rule"]
+    with (project / "reports/policy_validation.csv").open() as rows:
+        curve = [{key: float(value) for key, value in row.items()} for row in csv.DictReader(rows)]
+    policy = json.loads((project / "reports/policy.json").read_text())
+    chosen = {"uncertain_below": ("digits_flagged", rule["max_digits_flagged"]),
+              "not_digit_below": ("digits_called_not_a_digit",
+                                  rule["max_digits_called_not_a_digit"])}  # fmt: skip
+    for name, (share, limit) in chosen.items():
+        at = [row["threshold"] for row in curve].index(policy[name])
+        # within the rule (or the lowest candidate, if none is), and the next one is not
+        assert curve[at][share] <= limit or at == 0
+        assert at == len(curve) - 1 or curve[at + 1][share] > limit
+    assert f"uncertain below {policy['uncertain_below']}" in pipeline_project.log
+
+
 def test_mlflow_holds_the_run_with_params_metrics_and_model(
     pipeline_project: Project,
 ) -> None:
@@ -81,7 +101,9 @@ def test_mlflow_holds_the_run_with_params_metrics_and_model(
     assert run_info.data.tags["data_digest"] == stats["source"]["digest"]
     assert run_info.data.tags["evaluate_gate"] == "passed"
     artifacts = {a.path for a in client.list_artifacts(run_id, "evaluation")}
-    assert "evaluation/confusion_matrix.png" in artifacts
+    assert {"evaluation/confusion_matrix.png", "evaluation/policy.json"} <= artifacts
+    policy = json.loads((project / "reports/policy.json").read_text())
+    assert run_info.data.metrics["policy_uncertain_below"] == policy["uncertain_below"]
 
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     logged = mlflow.search_logged_models(

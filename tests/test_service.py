@@ -14,7 +14,6 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-import yaml
 from hostile_uploads import Upload, uploads
 from PIL import Image
 from support.data import synthetic_digits
@@ -52,9 +51,14 @@ def model(pipeline_project: Project) -> DigitClassifier:
 
 
 @pytest.fixture(scope="module")
-def rule(pipeline_project: Project) -> float:
-    params = yaml.safe_load((pipeline_project.path / "params.yaml").read_text())
-    return params["evaluate"]["uncertain_below"]  # the not-a-digit rule only names why
+def chosen(pipeline_project: Project) -> dict:
+    """The policy the evaluate stage chose for the model on validation data."""
+    return json.loads((pipeline_project.path / "reports/policy.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def rule(chosen: dict) -> float:
+    return chosen["uncertain_below"]  # the not-a-digit rule only names why
 
 
 def expected_probabilities(model: DigitClassifier, data: bytes) -> np.ndarray:
@@ -93,15 +97,14 @@ def number_photo(seed: int) -> bytes:
 
 
 def test_read_agrees_with_the_domain_function_and_is_logged(
-    client: httpx.Client, model: DigitClassifier, pipeline_project: Project, served_bento_log
+    client: httpx.Client, model: DigitClassifier, chosen: dict, served_bento_log
 ) -> None:
-    params = yaml.safe_load((pipeline_project.path / "params.yaml").read_text())["evaluate"]
     for seed in (1, 2, 3):
         data = number_photo(seed)
         response = client.post("/read", files={"image": ("number.jpg", data, "image/jpeg")})
         assert response.status_code == 200, response.text
         body = response.json()
-        expected = read_number(model.probabilities, data, Policy.of(params)).answer
+        expected = read_number(model.probabilities, data, Policy.of(chosen)).answer
         width, height = Image.open(io.BytesIO(data)).size
         for digit in body["digits"]:
             x, y, w, h = digit.pop("box")
@@ -239,9 +242,7 @@ def test_wrong_method_is_a_4xx(client: httpx.Client) -> None:
     assert client.get("/predict").status_code == 405
 
 
-def test_page_health_metrics_and_model_info(
-    client: httpx.Client, pipeline_project: Project
-) -> None:
+def test_page_health_metrics_and_model_info(client: httpx.Client, chosen: dict) -> None:
     page = client.get("/ui")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<canvas id="pad"' in page.text
@@ -251,9 +252,8 @@ def test_page_health_metrics_and_model_info(
     assert client.get("/").status_code == 200  # BentoML's OpenAPI page
     info = client.get("/model").json()
     assert info["tag"].startswith("mnist-cnn:") and info["mlflow_version"]
-    params = yaml.safe_load((pipeline_project.path / "params.yaml").read_text())["evaluate"]
-    policy = {key: params[key] for key in ("uncertain_below", "not_digit_below", "one_digit_above")}
-    assert {key: info[key] for key in policy} == policy  # the rule the model was evaluated with
+    policy = {key: chosen[key] for key in ("uncertain_below", "not_digit_below", "one_digit_above")}
+    assert {key: info[key] for key in policy} == policy  # the policy evaluate chose for it
 
 
 def test_the_schema_documents_multipart_bodies_answers_and_real_statuses(

@@ -18,10 +18,10 @@ from scipy.optimize import minimize
 
 from digits.dataset import load_split
 from digits.errors import DigitsError
+from digits.files import read_json
 from digits.images import read_ink
 from digits.number_reading import WORK_SIDE, Classify, cut_features, cuts, frame, read_number
-from digits.params import load_params
-from digits.paths import LITE_MODEL_FILE, split_file
+from digits.paths import LITE_MODEL_FILE, POLICY_FILE, split_file
 from digits.policy import CutRanking, Policy
 from digits.segmentation import glyphs_of
 from digits.serving import DigitClassifier
@@ -118,12 +118,12 @@ def main() -> None:
     try:
         classify = DigitClassifier(args.model).probabilities
         train, validation = load_split(split_file("train")), load_split(split_file("val"))
+        policy = Policy.of(read_json(POLICY_FILE))  # the model's, from the evaluate stage
     except (DigitsError, OSError) as error:
         sys.exit(f"fit-cuts: error: {error} (run `dvc repro evaluate` first)")
     fitted = fit(collect(classify, make_number_set(*train, args.numbers, args.seed, True)))
     validation_numbers = make_number_set(*validation, args.check, args.seed + 1, True)
     checked = collect(classify, validation_numbers)
-    policy = Policy.of(load_params("evaluate"))
     print(f"fit-cuts: on {len(checked)} touching pairs of validation digits, the first cut reads")
     rows = [("less sure piece alone", CutRanking()), ("params.yaml", policy.cut_ranking),
             ("fitted", fitted)]  # fmt: skip

@@ -20,6 +20,7 @@ import mlflow
 import numpy as np
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
 from digits.errors import DigitsError, MissingInputError, RegistryError
@@ -50,7 +51,7 @@ def champion_scores(
 ) -> dict[str, float]:
     """The champion's scores on the candidate's evaluation (test set, field snapshot): its
     run's own when they were measured on the same evaluation (same digest), else measured
-    again now."""
+    again now, with the policy it serves with."""
     run = client.get_run(current.run_id)
     if run.data.tags.get(EVALUATION_TAG) == digest:
         return run.data.metrics
@@ -58,23 +59,27 @@ def champion_scores(
         f"package: the champion (version {current.version}) was scored on another evaluation;"
         " scoring it on this one"
     )
-    classifier = DigitClassifier(model_file_of(current))
+    model_file, policy = served_model_of(current)
+    classifier = DigitClassifier(model_file)
     images, labels = test
-    policy = Policy.of(evaluate_params)
     scores, _, _ = evaluate_model(
         classifier.probabilities, images, labels, evaluate_params, policy, field
     )
     return scores
 
 
-def model_file_of(version: ModelVersion) -> Path:
-    """The served model file of a registered version, downloaded from the store."""
+def served_model_of(version: ModelVersion) -> tuple[Path, Policy]:
+    """The served model file of a registered version, downloaded from the store, and the
+    uncertain policy it was registered with."""
     target = Path(tempfile.mkdtemp(prefix="digits-champion-"))
     local = Path(mlflow.artifacts.download_artifacts(version.source, dst_path=str(target)))
     found = local / "artifacts" / MODEL_ARTIFACT
     if not found.exists():
         raise MissingInputError(f"version {version.version} of {version.name} has no {found.name}")
-    return found
+    config = Model.load(local).flavors["python_function"].get("config", {})
+    if "uncertain_below" not in config:
+        raise MissingInputError(f"version {version.version} of {version.name} has no policy")
+    return found, Policy.of(config)
 
 
 def promote_if_better(

@@ -30,6 +30,7 @@ CONFUSION_PNG = REPORTS_DIR / "confusion_matrix.png"
 MISCLASSIFIED_PNG = REPORTS_DIR / "misclassified.png"
 # What each uncertain threshold flags on the validation split: what the policy is chosen from.
 POLICY_CURVE_FILE = REPORTS_DIR / "policy_validation.csv"
+POLICY_FILE = REPORTS_DIR / "policy.json"  # the policy chosen from it, packaged with the model
 # The corrections a reviewer accepted (python -m digits.review writes it; git keeps it).
 ACCEPTED_FILE = REPORTS_DIR / "accepted_corrections.json"
 # The answers to the evaluation's realistic images: the drift report's default reference.

@@ -1,5 +1,5 @@
 """The uncertain policy: when an answer is flagged, and why; and when a number's glyph is
-tried cut."""
+tried cut. Its thresholds are chosen for each model on validation data, by a rule."""
 
 from collections.abc import Mapping
 from dataclasses import asdict, astuple, dataclass
@@ -24,8 +24,9 @@ class CutRanking:
 
 @dataclass(frozen=True)
 class Policy:
-    """When an answer is flagged uncertain, and why: params.yaml's evaluate section, travelling
-    with the model version to the service (README, "Uncertain answers")."""
+    """When an answer is flagged uncertain, and why: chosen by the evaluate stage
+    (`choose_policy`), travelling with the model version to the service (README, "Uncertain
+    answers")."""
 
     uncertain_below: float  # the named digit's probability under this: uncertain
     # ... and the two likeliest digits' together under this: "not a digit" rather than "hard to
@@ -39,7 +40,7 @@ class Policy:
 
     @classmethod
     def of(cls, settings: Mapping) -> "Policy":
-        """From params.yaml's evaluate section or a model version's metadata."""
+        """From reports/policy.json or a model version's metadata."""
         return cls(
             float(settings["uncertain_below"]),
             float(settings.get("not_digit_below", 0)),
@@ -49,3 +50,36 @@ class Policy:
 
     def as_dict(self) -> dict[str, float | dict[str, float]]:
         return asdict(self)
+
+
+def choose_policy(curve: list[dict], settings: Mapping) -> Policy:
+    """The policy for one model by params.yaml's evaluate section (`settings`): from its policy
+    curve on validation data (digits.evaluate.policy_curve, ascending thresholds),
+    `uncertain_below` is the largest threshold that flags at most
+    `policy_rule.max_digits_flagged` of the realistic digits, `not_digit_below` the largest that
+    calls at most `policy_rule.max_digits_called_not_a_digit` of them "not a digit". Where no
+    threshold keeps within the rule, the lowest: the model is less sure of real digits than the
+    rule allows, and the stage says so."""
+    rule = settings["policy_rule"]
+    return Policy.of(
+        {
+            "uncertain_below": _largest_within(curve, "digits_flagged", rule["max_digits_flagged"]),
+            "not_digit_below": _largest_within(
+                curve, "digits_called_not_a_digit", rule["max_digits_called_not_a_digit"]
+            ),
+            "one_digit_above": settings["one_digit_above"],
+            "cut_ranking": settings["cut_ranking"],
+        }
+    )
+
+
+def _largest_within(curve: list[dict], share: str, limit: float) -> float:
+    within = [row["threshold"] for row in curve if row[share] <= limit]
+    if not within:
+        lowest = curve[0]
+        print(
+            f"policy: warning: even threshold {lowest['threshold']} gives {share}"
+            f" {lowest[share]:.2%} of validation digits, over the {limit:.2%} allowed; using it"
+        )
+        return lowest["threshold"]
+    return max(within)
