@@ -3,8 +3,9 @@
 Each (preset, seed) runs `dvc repro` in its own fresh clone of this checkout's HEAD (commit
 what you want measured; each clone has its own MLflow store and BentoML home) against
 MNIST_MIRROR, one after the other so they never share the CPU. Prints every run's test
-accuracy, realistic-image and non-digit scores and times, and each preset's mean and sample
-standard deviation over its seeds, as a Markdown table for docs/recipe.md.
+accuracy, realistic-image and non-digit scores, the uncertain policy chosen for its model and
+times, and each preset's mean and sample standard deviation over its seeds, as a Markdown
+table for docs/recipe.md.
 
     MNIST_MIRROR=/path/to/mnist python benchmarks/accuracy.py [--presets bn seed]
         [--seeds 42 43 44] [--keep DIR]
@@ -38,6 +39,8 @@ COLUMNS = {  # metric -> (heading, format)
     "wild_accuracy_blurred": ("blurred", "{:.1%}"),
     "wild_accuracy_pen_width": ("pen width", "{:.1%}"),
     "wild_accuracy_slanted": ("slanted", "{:.1%}"),
+    "uncertain_below": ("policy: uncertain below", "{:.2f}"),  # each model's, by the rule
+    "not_digit_below": ("policy: not a digit below", "{:.2f}"),
     "wild_uncertain": ("wild flagged uncertain", "{:.1%}"),
     "non_digit_flagged": ("non-digits flagged", "{:.1%}"),
     "non_digit_flagged_trained": ("of kinds trained on", "{:.1%}"),
@@ -66,6 +69,8 @@ def run_recipe(preset: str, seed: int, workdir: Path, env: dict) -> dict:
     subprocess.run(["dvc", "repro"], cwd=project, env=env, check=True)
     metrics = json.loads((project / "reports/metrics.json").read_text())
     metrics |= json.loads((project / "reports/train.json").read_text())
+    policy = json.loads((project / "reports/policy.json").read_text())
+    metrics |= {key: policy[key] for key in ("uncertain_below", "not_digit_below")}
     return metrics | {"pipeline_seconds": time.perf_counter() - started}
 
 
