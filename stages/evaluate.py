@@ -96,9 +96,9 @@ def main() -> None:
     use_experiment(load_params("mlflow")["experiment_name"])
     run_id = read_run_id(RUN_FILE)
     with tracked_run(run_id):
-        mlflow.log_metrics(metrics)
-        mlflow.log_metrics({"policy_uncertain_below": policy.uncertain_below,
-                            "policy_not_digit_below": policy.not_digit_below})  # fmt: skip
+        chosen = {"policy_uncertain_below": policy.uncertain_below,
+                  "policy_not_digit_below": policy.not_digit_below}  # fmt: skip
+        mlflow.log_metrics(metrics | chosen)
         mlflow.log_metrics({f"conversion_{name}": value for name, value in conversion.items()})
         for scores in per_class:
             digit = scores["digit"]

@@ -61,16 +61,11 @@ def choose_policy(curve: list[dict], settings: Mapping) -> Policy:
     threshold keeps within the rule, the lowest: the model is less sure of real digits than the
     rule allows, and the stage says so."""
     rule = settings["policy_rule"]
-    return Policy.of(
-        {
-            "uncertain_below": _largest_within(curve, "digits_flagged", rule["max_digits_flagged"]),
-            "not_digit_below": _largest_within(
-                curve, "digits_called_not_a_digit", rule["max_digits_called_not_a_digit"]
-            ),
-            "one_digit_above": settings["one_digit_above"],
-            "cut_ranking": settings["cut_ranking"],
-        }
+    flagged = _largest_within(curve, "digits_flagged", rule["max_digits_flagged"])
+    called = _largest_within(
+        curve, "digits_called_not_a_digit", rule["max_digits_called_not_a_digit"]
     )
+    return Policy.of({**settings, "uncertain_below": flagged, "not_digit_below": called})
 
 
 def _largest_within(curve: list[dict], share: str, limit: float) -> float:
