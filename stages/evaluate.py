@@ -37,6 +37,7 @@ from digits.paths import (
     METRICS_FILE,
     MISCLASSIFIED_PNG,
     MODEL_FILE,
+    NON_DIGITS_MISSED_PNG,
     PER_CLASS_FILE,
     POLICY_CURVE_FILE,
     POLICY_FILE,
@@ -44,7 +45,7 @@ from digits.paths import (
     RUN_FILE,
     split_file,
 )
-from digits.plots import plot_confusion, plot_mistakes
+from digits.plots import plot_confusion, plot_missed_non_digits, plot_mistakes
 from digits.policy import choose_policy
 from digits.serving import DigitClassifier
 from digits.tracking import EVALUATION_TAG, read_run_id, tracked_run, use_experiment
@@ -73,9 +74,8 @@ def main() -> None:
         f" {policy.uncertain_below}, not a digit below {policy.not_digit_below}"
     )
     field = load_part(FEEDBACK_DIR, "field")
-    metrics, probabilities, realistic = evaluate_model(
-        classifier.probabilities, images, labels, params, policy, field
-    )
+    evaluation = evaluate_model(classifier.probabilities, images, labels, params, policy, field)
+    metrics, probabilities = evaluation.metrics, evaluation.probabilities
     data_digest = read_json(DATA_STATS_FILE)["source"]["digest"]
     predicted = probabilities.argmax(axis=1)
     confusion = confusion_matrix(labels, predicted)
@@ -83,10 +83,13 @@ def main() -> None:
     write_json(METRICS_FILE, metrics)
     write_json(PER_CLASS_FILE, per_class)
     write_text(CONFUSION_FILE, confusion_csv(labels, predicted))
-    write_facts(REALISTIC_ANSWERS_FILE, realistic)
+    write_facts(REALISTIC_ANSWERS_FILE, evaluation.realistic_facts)
     plot_confusion(confusion, CONFUSION_PNG)
     mistakes = most_confident_mistakes(probabilities, labels, params["gallery_size"])
     plot_mistakes(images, labels, probabilities, mistakes, MISCLASSIFIED_PNG)
+    plot_missed_non_digits(
+        evaluation.missed_non_digits[: params["gallery_size"]], NON_DIGITS_MISSED_PNG
+    )
 
     converted = (
         conversion["changed_predictions"] == 0
@@ -106,7 +109,8 @@ def main() -> None:
                 {f"test_{name}_{digit}": scores[name] for name in ("precision", "recall", "f1")}
             )
         for artifact in (METRICS_FILE, CONVERSION_FILE, PER_CLASS_FILE, CONFUSION_PNG,
-                         MISCLASSIFIED_PNG, POLICY_FILE, POLICY_CURVE_FILE):  # fmt: skip
+                         MISCLASSIFIED_PNG, NON_DIGITS_MISSED_PNG, POLICY_FILE,
+                         POLICY_CURVE_FILE):  # fmt: skip
             mlflow.log_artifact(str(artifact), "evaluation")
         mlflow.set_tag("evaluate_gate", "passed" if passed else "failed")
         mlflow.set_tag(

@@ -103,7 +103,7 @@ def test_uncertain_shares_follow_the_confidence_threshold() -> None:
 
     assert wild_scores(seventy_percent, digits, labels, 8, 1, Policy(0.8))[0]["wild_uncertain"] == 1
     assert wild_scores(seventy_percent, digits, labels, 8, 1, Policy(0.6))[0]["wild_uncertain"] == 0
-    flagged = non_digit_scores(seventy_percent, 2, seed=2, policy=Policy(0.6))
+    flagged, missed = non_digit_scores(seventy_percent, 2, seed=2, policy=Policy(0.6))
     kinds = (*TRAINED, *HELD_OUT, NOTHING)
     groups = ("trained", "held_out", *kinds)
     assert set(flagged) == {"non_digit_flagged", "non_digit_called",
@@ -112,9 +112,13 @@ def test_uncertain_shares_follow_the_confidence_threshold() -> None:
     assert flagged["non_digit_flagged_nothing"] == 1.0
     assert flagged["non_digit_flagged_letter"] == 0.0
     assert flagged["non_digit_flagged"] == 0.0  # the headline is over drawings only
-    sure_not = non_digit_scores(seventy_percent, 2, 2, Policy(0.8))
+    # every drawing was named 0 unflagged: the gallery shows them, as the model saw them
+    assert sorted(m.kind for m in missed) == sorted(2 * (*TRAINED, *HELD_OUT))
+    assert all(m.digit == 0 and m.confidence == 0.7 and m.pixels.shape == (28, 28) for m in missed)
+    sure_not, none_missed = non_digit_scores(seventy_percent, 2, 2, Policy(0.8))
     assert sure_not["non_digit_flagged"] == 1.0 and sure_not["non_digit_called"] == 0.0
-    called = non_digit_scores(seventy_percent, 2, 2, Policy(0.8, not_digit_below=0.8))
+    assert none_missed == []
+    called, _ = non_digit_scores(seventy_percent, 2, 2, Policy(0.8, not_digit_below=0.8))
     assert called["non_digit_called"] == 1.0  # the two likeliest: 0.73
 
 

@@ -101,7 +101,8 @@ def test_mlflow_holds_the_run_with_params_metrics_and_model(
     assert run_info.data.tags["data_digest"] == stats["source"]["digest"]
     assert run_info.data.tags["evaluate_gate"] == "passed"
     artifacts = {a.path for a in client.list_artifacts(run_id, "evaluation")}
-    assert {"evaluation/confusion_matrix.png", "evaluation/policy.json"} <= artifacts
+    assert {"evaluation/confusion_matrix.png", "evaluation/non_digits_missed.png",
+            "evaluation/policy.json"} <= artifacts  # fmt: skip
     policy = json.loads((project / "reports/policy.json").read_text())
     assert run_info.data.metrics["policy_uncertain_below"] == policy["uncertain_below"]
 

@@ -1,8 +1,10 @@
-"""Test-set metrics: accuracy, loss, per-class precision/recall/F1, confusion, worst mistakes."""
+"""Scoring a model: test-set metrics, realistic images, non-digits, whole numbers, field data;
+the policy curve; confusion and the worst mistakes."""
 
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -118,15 +120,33 @@ def wild_scores(
     return scores, [facts(r.answer, r.prepared) for r in readings if "error" not in r.answer]
 
 
-def non_digit_scores(classify: Classify, per_kind: int, seed: int, policy: Policy) -> dict:
+@dataclass(frozen=True)
+class MissedNonDigit:
+    """A drawing of no digit that the service named as a digit, unflagged."""
+
+    kind: str
+    pixels: np.ndarray  # the 28x28 image the model saw
+    digit: int
+    confidence: float
+
+
+def non_digit_scores(
+    classify: Classify, per_kind: int, seed: int, policy: Policy
+) -> tuple[dict, list[MissedNonDigit]]:
     """The share of images showing no digit that the service flags uncertain instead of naming
     a digit: per kind, over the drawings of kinds trained on (`_trained`), of kinds never
     trained on (`_held_out`: how the lesson generalises) and of all drawings (the headline);
-    and the share of them flagged as "not a digit" rather than "hard to read" (`_called`)."""
+    and the share of them flagged as "not a digit" rather than "hard to read" (`_called`).
+    And the drawings it named, surest first: what a gallery shows."""
     samples = make_non_digit_set(per_kind, seed)
     readings = answer_images(classify, [data for _, _, data in samples], policy)
     _, uncertain = _answers(readings)
     kinds = np.array([kind for kind, _, _ in samples])
+    missed = [
+        MissedNonDigit(str(kind), r.prepared.pixels, r.answer["digit"], r.answer["confidence"])
+        for kind, r, flagged in zip(kinds, readings, uncertain, strict=True)
+        if not flagged
+    ]
     called = np.array([r.answer.get("why") in ("not_a_digit", "no_digit") for r in readings])
     scores = _mean_by(list(kinds), uncertain, "non_digit_flagged")
     drawn = kinds != NOTHING
@@ -135,7 +155,7 @@ def non_digit_scores(classify: Classify, per_kind: int, seed: int, policy: Polic
         chosen = np.isin(kinds, members)
         scores[f"non_digit_flagged_{group}"] = round(float(np.mean(uncertain[chosen])), 6)
     scores["non_digit_called"] = round(float(np.mean(called[drawn])), 6)
-    return scores
+    return scores, sorted(missed, key=lambda m: -m.confidence)
 
 
 def number_scores(
@@ -220,6 +240,16 @@ def field_scores(classify: Classify, field: FieldData, policy: Policy) -> dict[s
     return {"field_accuracy": round(float(np.mean(right)), 6), "field_size": len(right)}
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """One model's evaluation: what the evaluate stage reports and promotion compares."""
+
+    metrics: dict[str, float]  # every score of metrics.json
+    probabilities: np.ndarray  # on the test set
+    realistic_facts: list[dict]  # of its answers to the realistic images (the drift reference)
+    missed_non_digits: list[MissedNonDigit]  # surest first
+
+
 def evaluate_model(
     classify: Classify,
     images: np.ndarray,
@@ -227,22 +257,22 @@ def evaluate_model(
     params: dict,
     policy: Policy,
     field: FieldData | None = None,
-) -> tuple[dict[str, float], np.ndarray, list[dict]]:
-    """Every score of metrics.json for one model, its test-set probabilities and the facts of
-    its answers to the realistic images: what the evaluate stage reports and what promotion
-    compares, for a new model and a champion alike. `field`: held-out accepted corrections
-    (field_accuracy), when there are any."""
+) -> Evaluation:
+    """Every score of metrics.json for one model, and what its reports show, for a new model
+    and a champion alike. `field`: held-out accepted corrections (field_accuracy), when there
+    are any."""
     probabilities = classify(images)
     metrics = score_predictions(probabilities, labels)
     wild, seed = params["wild_per_style"], params["wild_seed"]
     realistic, realistic_facts = wild_scores(classify, images, labels, wild, seed, policy)
     metrics |= realistic
-    metrics |= non_digit_scores(classify, params["non_digits_per_kind"], seed, policy)
+    non_digits, missed = non_digit_scores(classify, params["non_digits_per_kind"], seed, policy)
+    metrics |= non_digits
     numbers = params["numbers_per_group"]
     metrics |= number_scores(classify, images, labels, numbers, seed, policy)
     if field is not None:
         metrics |= field_scores(classify, field, policy)
-    return metrics, probabilities, realistic_facts
+    return Evaluation(metrics, probabilities, realistic_facts, missed)
 
 
 def evaluation_digest(params: dict, data_digest: str, field_digest: str) -> str:

@@ -62,10 +62,10 @@ def champion_scores(
     model_file, policy = served_model_of(current)
     classifier = DigitClassifier(model_file)
     images, labels = test
-    scores, _, _ = evaluate_model(
+    evaluation = evaluate_model(
         classifier.probabilities, images, labels, evaluate_params, policy, field
     )
-    return scores
+    return evaluation.metrics
 
 
 def served_model_of(version: ModelVersion) -> tuple[Path, Policy]:

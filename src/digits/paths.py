@@ -28,6 +28,7 @@ PER_CLASS_FILE = REPORTS_DIR / "per_class.json"
 CONFUSION_FILE = REPORTS_DIR / "confusion.csv"
 CONFUSION_PNG = REPORTS_DIR / "confusion_matrix.png"
 MISCLASSIFIED_PNG = REPORTS_DIR / "misclassified.png"
+NON_DIGITS_MISSED_PNG = REPORTS_DIR / "non_digits_missed.png"
 # What each uncertain threshold flags on the validation split: what the policy is chosen from.
 POLICY_CURVE_FILE = REPORTS_DIR / "policy_validation.csv"
 POLICY_FILE = REPORTS_DIR / "policy.json"  # the policy chosen from it, packaged with the model

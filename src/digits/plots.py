@@ -1,4 +1,5 @@
-"""PNG figures of the evaluation: confusion matrix and the most confident mistakes."""
+"""PNG figures of the evaluation: confusion matrix, the most confident mistakes and the
+non-digits named as digits."""
 
 from pathlib import Path
 
@@ -8,6 +9,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import numpy as np
 
+from digits.evaluate import MissedNonDigit
 from digits.files import atomic_path
 
 
@@ -45,6 +47,20 @@ def plot_confusion(confusion: np.ndarray, path: Path) -> None:
     _save(figure, path)
 
 
+def _gallery(cells: list[tuple[np.ndarray, str]], title: str, path: Path) -> None:
+    """Grid of 28x28 images, five a row, each with its caption."""
+    columns = 5
+    rows = max(1, -(-len(cells) // columns))
+    figure, grid = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 1.8), squeeze=False)
+    for cell in grid.flat:
+        cell.axis("off")
+    for cell, (pixels, caption) in zip(grid.flat, cells, strict=False):
+        cell.imshow(pixels.squeeze(), cmap="gray", vmin=0, vmax=1)
+        cell.set_title(caption, fontsize=8)
+    figure.suptitle(title)
+    _save(figure, path)
+
+
 def plot_mistakes(
     images: np.ndarray,
     labels: np.ndarray,
@@ -53,17 +69,16 @@ def plot_mistakes(
     path: Path,
 ) -> None:
     """Grid of misclassified digits titled 'true -> predicted (confidence)'."""
-    columns = 5
-    rows = max(1, -(-len(indices) // columns))
-    figure, grid = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.8), squeeze=False)
-    for cell in grid.flat:
-        cell.axis("off")
-    for cell, index in zip(grid.flat, indices, strict=False):
+    cells = []
+    for index in indices:
         predicted = int(probabilities[index].argmax())
-        cell.imshow(images[index].squeeze(), cmap="gray", vmin=0, vmax=1)
-        cell.set_title(
-            f"#{index}: {labels[index]} → {predicted} ({probabilities[index, predicted]:.0%})",
-            fontsize=8,
-        )
-    figure.suptitle("Most confidently misclassified test digits (true → predicted)")
-    _save(figure, path)
+        caption = f"#{index}: {labels[index]} → {predicted} ({probabilities[index, predicted]:.0%})"
+        cells.append((images[index], caption))
+    _gallery(cells, "Most confidently misclassified test digits (true → predicted)", path)
+
+
+def plot_missed_non_digits(missed: list[MissedNonDigit], path: Path) -> None:
+    """Grid of drawings of no digit that were named as digits, as the model saw them, titled
+    'kind -> digit (confidence)'."""
+    cells = [(m.pixels, f"{m.kind} → {m.digit} ({m.confidence:.0%})") for m in missed]
+    _gallery(cells, "Non-digits named as digits, surest first (kind → digit)", path)
