@@ -25,7 +25,7 @@ apt = $(1) >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	mlflow-ui mlflow-server serve bento champion promote rollback plots plots-setup screenshot \
 	review monitor monitor-reference prometheus alerts-check \
 	lock clean \
-	bench-accuracy bench-rejection bench-train bench-serve bench-load fuzz
+	bench-accuracy bench-rejection bench-characters bench-train bench-serve bench-load fuzz
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -124,6 +124,9 @@ bench-accuracy: install ## The default recipe with 3 seeds, each a full pipeline
 
 bench-rejection: install ## Rejection scores (top probability, logit, energy, Mahalanobis) on validation data, data/model
 	python benchmarks/rejection_scores.py
+
+bench-characters: install ## Each held-out character: share flagged and digit named, data/model (COUNT=60)
+	python benchmarks/held_out_characters.py --count $(or $(COUNT),60)
 
 bench-train: install ## Training steps' images/s: the recipe against the one before, XLA, batch 256, no augmentation
 	python benchmarks/train_speed.py
