@@ -55,6 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.count < 1:
         sys.exit("held-out-characters: error: --count must be at least 1")
+    if not LITE_MODEL_FILE.exists():
+        sys.exit(f"held-out-characters: error: no model at {LITE_MODEL_FILE} (run `dvc repro`)")
     try:
         classifier = DigitClassifier(LITE_MODEL_FILE)
         policy = Policy.of(read_json(POLICY_FILE))
