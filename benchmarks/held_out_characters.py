@@ -28,7 +28,7 @@ from digits.non_digits import HELD_OUT_LETTERS, SYMBOLS, TYPED_LETTERS, letter, 
 from digits.paths import LITE_MODEL_FILE, POLICY_FILE  # noqa: E402
 from digits.policy import Policy  # noqa: E402
 from digits.serving import DigitClassifier, answer_images  # noqa: E402
-from digits.wild import STYLES  # noqa: E402
+from digits.wild import in_a_random_style  # noqa: E402
 
 Drawer = Callable[[np.random.Generator, str], np.ndarray]
 KINDS: dict[str, tuple[str, Drawer]] = {
@@ -40,12 +40,8 @@ KINDS: dict[str, tuple[str, Drawer]] = {
 
 def drawings(character: str, drawer: Drawer, count: int, rng: np.random.Generator) -> list[bytes]:
     """`count` encoded images of `character`, laid out as the service lays out a glyph and
-    each shown in a random realistic style."""
-    styles = list(STYLES.values())
-    return [
-        styles[int(rng.integers(len(styles)))](frame_ink(drawer(rng, character)), rng)
-        for _ in range(count)
-    ]
+    each shown in a random realistic style, as the evaluate stage shows a non-digit kind."""
+    return [in_a_random_style(frame_ink(drawer(rng, character)), rng)[1] for _ in range(count)]
 
 
 def main() -> None:

@@ -213,9 +213,14 @@ def make_non_digit_set(
     for kind in kinds:
         for _ in range(per_kind):
             shown = np.zeros((28, 28)) if kind == NOTHING else non_digit(kind, rng)
-            style = str(rng.choice(list(STYLES)))
-            samples.append((kind, style, STYLES[style](shown, rng)))
+            samples.append((kind, *in_a_random_style(shown, rng)))
     return samples
+
+
+def in_a_random_style(shown: np.ndarray, rng: np.random.Generator) -> tuple[str, bytes]:
+    """A 28x28 image shown in one of STYLES, drawn at random: (style, encoded image)."""
+    style = str(rng.choice(list(STYLES)))
+    return style, STYLES[style](shown, rng)
 
 
 def _written(
