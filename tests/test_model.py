@@ -115,18 +115,31 @@ def test_training_is_deterministic_for_a_seed_and_learns(config: TrainConfig) ->
     assert history["loss"][-1] < history["loss"][0]
 
 
+class WeightsEachEpoch(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights: list[list[np.ndarray]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.weights.append(self.model.get_weights())
+
+
 def test_the_model_keeps_its_best_validation_epoch_in_float32() -> None:
     images, labels = synthetic_digits(256, seed=6)
     x = to_model_input(images)
     config = TrainConfig(**{**SMALL_BN.__dict__, "epochs": 4})
-    trained = train_model(x[:192], labels[:192], x[192:], labels[192:], config)
+    seen = WeightsEachEpoch()
+    trained = train_model(x[:192], labels[:192], x[192:], labels[192:], config, [seen])
     history = trained.history
     scores = list(zip(history["val_accuracy"], -np.array(history["val_loss"]), strict=True))
     assert trained.best_epoch == 1 + max(range(4), key=lambda epoch: scores[epoch])
     assert {weight.dtype for weight in trained.model.weights} == {"float32"}
-    predicted = trained.model(x[192:], training=False).numpy().argmax(axis=1)
-    best = trained.history["val_accuracy"][trained.best_epoch - 1]
-    assert np.mean(predicted == labels[192:]) == pytest.approx(best, abs=1e-6)
+    # The weights themselves, not the accuracy they score: the model trains in bfloat16 and a
+    # barely trained model's near-ties flip with rounding.
+    for kept, best in zip(
+        trained.model.get_weights(), seen.weights[trained.best_epoch - 1], strict=True
+    ):
+        np.testing.assert_array_equal(kept, best)
 
 
 def test_auto_precision_is_bfloat16_only_on_a_cpu_with_amx(tmp_path) -> None:
