@@ -13,7 +13,6 @@ chosen on them.
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,21 +23,18 @@ sys.path.insert(0, str(ROOT / "src"))
 from digits.errors import DigitsError  # noqa: E402
 from digits.files import read_json  # noqa: E402
 from digits.images import frame_ink  # noqa: E402
-from digits.non_digits import HELD_OUT_LETTERS, SYMBOLS, TYPED_LETTERS, letter, typed  # noqa: E402
+from digits.non_digits import CHARACTER_KINDS, HELD_OUT, CharacterDrawer  # noqa: E402
 from digits.paths import LITE_MODEL_FILE, POLICY_FILE  # noqa: E402
 from digits.policy import Policy  # noqa: E402
 from digits.serving import DigitClassifier, answer_images  # noqa: E402
 from digits.wild import in_a_random_style  # noqa: E402
 
-Drawer = Callable[[np.random.Generator, str], np.ndarray]
-KINDS: dict[str, tuple[str, Drawer]] = {
-    "symbol": (SYMBOLS, typed),
-    "typed_letter": (TYPED_LETTERS, typed),
-    "other_letter": (HELD_OUT_LETTERS, letter),
-}
+KINDS = {kind: drawn for kind, drawn in CHARACTER_KINDS.items() if kind in HELD_OUT}
 
 
-def drawings(character: str, drawer: Drawer, count: int, rng: np.random.Generator) -> list[bytes]:
+def drawings(
+    character: str, drawer: CharacterDrawer, count: int, rng: np.random.Generator
+) -> list[bytes]:
     """`count` encoded images of `character`, laid out as the service lays out a glyph and
     each shown in a random realistic style, as the evaluate stage shows a non-digit kind."""
     return [in_a_random_style(frame_ink(drawer(rng, character)), rng)[1] for _ in range(count)]

@@ -8,6 +8,7 @@ seen, rather than memory of the ones it has.
 """
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -187,17 +188,31 @@ def typed(rng: np.random.Generator, characters: str) -> np.ndarray:
     return np.asarray(image.rotate(rng.uniform(-10, 10)), np.float32) / 255
 
 
-DRAWERS = {
-    "letter": lambda rng: letter(rng, TRAINED_LETTERS),
+Drawer = Callable[[np.random.Generator], np.ndarray]
+CharacterDrawer = Callable[[np.random.Generator, str], np.ndarray]
+
+# Kinds that are characters of a set: a drawing of the kind is one of them at random;
+# benchmarks/held_out_characters.py draws each in turn.
+CHARACTER_KINDS: dict[str, tuple[str, CharacterDrawer]] = {
+    "letter": (TRAINED_LETTERS, letter),
+    "symbol": (SYMBOLS, typed),
+    "typed_letter": (TYPED_LETTERS, typed),
+    "other_letter": (HELD_OUT_LETTERS, letter),
+}
+
+
+def _one_of(characters: str, draw: CharacterDrawer) -> Drawer:
+    return lambda rng: draw(rng, characters)
+
+
+DRAWERS: dict[str, Drawer] = {
     "scribble": scribble,
     "polygon": polygon,
     "hatching": hatching,
     "mark": mark,
     "glyph": glyph,
-    "other_letter": lambda rng: letter(rng, HELD_OUT_LETTERS),
     "doodle": doodle,
-    "symbol": lambda rng: typed(rng, SYMBOLS),
-    "typed_letter": lambda rng: typed(rng, TYPED_LETTERS),
+    **{kind: _one_of(*characters) for kind, characters in CHARACTER_KINDS.items()},
 }
 TRAINED = ("letter", "scribble", "polygon", "hatching", "mark", "glyph")
 HELD_OUT = ("other_letter", "doodle", "symbol", "typed_letter")
