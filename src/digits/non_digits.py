@@ -212,7 +212,7 @@ DRAWERS: dict[str, Drawer] = {
     "mark": mark,
     "glyph": glyph,
     "doodle": doodle,
-    **{kind: _one_of(*characters) for kind, characters in CHARACTER_KINDS.items()},
+    **{kind: _one_of(*drawn) for kind, drawn in CHARACTER_KINDS.items()},
 }
 TRAINED = ("letter", "scribble", "polygon", "hatching", "mark", "glyph")
 HELD_OUT = ("other_letter", "doodle", "symbol", "typed_letter")
