@@ -34,8 +34,7 @@ def page(request: pytest.FixtureRequest):
 def check_shown(page) -> None:
     """The digit shown is the top bar's, marked "?" when unsure, or "?" alone with the reason
     for what does not look like a digit; the ten bars add up to 100%."""
-    digit, shown = prediction_shown(page)
-    confidence = page.locator("#confidence").inner_text()
+    digit, confidence, shown = prediction_shown(page)
     assert len(shown) == 10 and sum(shown) == pytest.approx(100, abs=1)
     if digit == "?":
         assert "does not look like a digit" in confidence
@@ -44,14 +43,15 @@ def check_shown(page) -> None:
         assert shown[int(digit.rstrip("?"))] == max(shown)
 
 
-def prediction_shown(page) -> tuple[str, list[float]]:
-    """The digit and the ten percentages, read in one go: while drawing, a newer answer may
-    replace the display between two separate reads."""
-    digit, values = page.evaluate(
+def prediction_shown(page) -> tuple[str, str, list[float]]:
+    """The digit, the confidence line and the ten percentages, read in one go: while drawing,
+    a newer answer may replace the display between two separate reads."""
+    digit, confidence, values = page.evaluate(
         "() => [document.querySelector('#digit').textContent,"
+        " document.querySelector('#confidence').textContent,"
         " [...document.querySelectorAll('#bars .value')].map((e) => e.textContent)]"
     )
-    return digit, [float(value.rstrip("%")) for value in values]
+    return digit, confidence, [float(value.rstrip("%")) for value in values]
 
 
 def test_drawing_shows_a_prediction_with_ten_probabilities(page, tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_a_correction_clicked_on_the_page_waits_in_review(page, request, tmp_pat
     digit.save(photo)
     page.set_input_files("#file", str(photo))
     page.wait_for_function("!document.querySelector('#correct').hidden")
-    _, shown = prediction_shown(page)  # the digit named, even when shown as "?" (not a digit)
+    _, _, shown = prediction_shown(page)  # the digit named, even when shown as "?" (not a digit)
     answered = str(shown.index(max(shown)))
     chosen = "3" if answered != "3" else "5"
     page.click(f"#choices button[data-digit='{chosen}']")
